@@ -1,0 +1,1 @@
+"""Everything after an incident: event model, grid resolution, durable outbox, Kafka, HTTP API."""

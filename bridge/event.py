@@ -1,0 +1,83 @@
+"""The event: what the grid dispatch platform receives, versioned JSON.
+
+One incident produces several events (opened, updated, cleared) that share `incident_id`;
+each message has its own `event_id`, assigned once, so a re-delivery is recognisable.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Crs = Literal["wgs84", "gcj02", "bd09", "cgcs2000"]
+Status = Literal["opened", "updated", "cleared"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategoryRef(_Model):
+    code: str = Field(description="Category code from the catalogue, e.g. `street-order.loitering`.")
+    name: str = Field(description="Human-readable category name.")
+
+
+class SourceRef(_Model):
+    kind: Literal["video", "iot"]
+    camera_id: str | None = None
+    sensor_id: str | None = None
+    zone: str | None = Field(None, description="Zone name within the camera view, if any.")
+    media_time_s: float | None = Field(
+        None, description="Replay only: seconds from the start of the recording."
+    )
+
+
+class Location(_Model):
+    lon: float
+    lat: float
+    crs: Crs = Field(description="Coordinate system the point is expressed in.")
+
+
+class GridRef(_Model):
+    code: str = Field(description="Grid code; every parent's code is a prefix of it.")
+    name: str
+    street: str | None = Field(None, description="Street (街道) name.")
+    community: str | None = Field(None, description="Community (社区/村居) name.")
+
+
+class Evidence(_Model):
+    snapshot: str | None = Field(None, description="URL path of a JPEG snapshot, served by the API.")
+    bbox: list[float] | None = Field(
+        None, description="Object box in normalised image coordinates [x1, y1, x2, y2]."
+    )
+
+
+class DetectorRef(_Model):
+    model: str = Field(description="Model name, e.g. `yolov8n`.")
+    rule: str = Field(description="Rule id from the camera config.")
+    config_hash: str = Field(description="Hash of the camera's detection config that produced this.")
+
+
+class Event(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str
+    incident_id: str
+    status: Status
+    category: CategoryRef
+    occurred_at: AwareDatetime
+    source: SourceRef
+    location: Location
+    grid: GridRef | None
+    grid_reason: str | None = Field(
+        None, description="Why `grid` is null, e.g. the point lies outside every grid."
+    )
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: Evidence
+    detector: DetectorRef
+
+    @property
+    def key(self) -> str:
+        """Kafka key: the grid code, so one grid's events stay in order on one partition."""
+        return self.grid.code if self.grid else "unresolved"
