@@ -1,0 +1,164 @@
+"""The HTTP API for operations centres: events (query and live stream), cameras, evidence, health."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse
+
+from bridge.evidence import EvidenceStore
+from bridge.hub import Hub
+from bridge.outbox import EventStore
+
+STATIC = Path(__file__).with_name("static")
+
+
+class EventPage(BaseModel):
+    events: list[dict[str, Any]]
+    next_before: int | None = None
+
+
+class CameraView(BaseModel):
+    id: str
+    name: str | None
+    url: str  # redacted
+    state: str
+    since: float
+    last_frame_at: float | None
+    last_error: str | None
+    reconnects: int
+    frames_decoded: int
+    frames_sampled: int
+    frames_dropped: int
+    frames_analysed: int
+
+
+class ApiState:
+    """What the handlers read; the service fills it in."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        hub: Hub,
+        evidence: EvidenceStore,
+        cameras: Callable[[], list[CameraView]],
+        ready: Callable[[], bool],
+    ) -> None:
+        self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
+
+
+def create_app(state: ApiState) -> FastAPI:
+    app = FastAPI(title="xueliang-ingest", version="0.1.0", description="Grid-resolved incidents from cameras and sensors.")
+    app.state.api = state
+    app.include_router(_health_router(state))
+    app.include_router(_events_router(state))
+    app.include_router(_cameras_router(state))
+    app.include_router(_pages_router(state))
+    return app
+
+
+def _health_router(state: ApiState) -> APIRouter:
+    r = APIRouter(tags=["health"])
+
+    @r.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @r.get("/readyz")
+    async def readyz(response: Response) -> dict[str, Any]:
+        ready = state.ready()
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "outbox_backlog": await state.store.backlog()}
+
+    @r.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return r
+
+
+def _events_router(state: ApiState) -> APIRouter:
+    r = APIRouter(tags=["events"])
+
+    @r.get("/events", response_model=EventPage)
+    async def list_events(
+        status: Literal["opened", "updated", "cleared"] | None = None,
+        category: str | None = Query(None, description="Category code."),
+        grid: str | None = Query(None, description="Grid code, or a prefix of one (a street or community)."),
+        camera: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        before: int | None = Query(None, ge=1, description="Cursor: only events older than this sequence number."),
+    ) -> EventPage:
+        rows = await state.store.query(status=status, category=category, grid=grid, camera=camera,
+                                       limit=limit, before_seq=before)
+        nxt = rows[-1].seq if len(rows) == limit else None
+        return EventPage(events=[row.event | {"seq": row.seq} for row in rows], next_before=nxt)
+
+    @r.get("/events/stream", summary="Live events as Server-Sent Events; resumes after Last-Event-ID.")
+    async def stream(request: Request, last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
+        after = _parse_last_event_id(last_event_id)
+        sub = state.hub.subscribe()  # subscribe before the backfill so nothing falls in between
+
+        async def gen():
+            sent = after or 0
+            try:
+                if after is not None:
+                    while True:
+                        rows = await state.store.query(after_seq=sent, limit=500)
+                        for row in rows:
+                            sent = row.seq
+                            yield {"id": str(row.seq), "event": "event", "data": json.dumps(row.event, ensure_ascii=False)}
+                        if len(rows) < 500:
+                            break
+                async for seq, event in sub:
+                    if seq <= sent:
+                        continue
+                    sent = seq
+                    yield {"id": str(seq), "event": "event", "data": json.dumps(event, ensure_ascii=False)}
+            finally:
+                state.hub.unsubscribe(sub)
+
+        return EventSourceResponse(gen(), ping=15)
+
+    @r.get("/evidence/{name}", response_class=FileResponse, tags=["evidence"])
+    async def evidence(name: str) -> FileResponse:
+        path = state.evidence.path_of(name)
+        if path is None:
+            raise HTTPException(404, f"no evidence named {name!r}")
+        return FileResponse(path, media_type="image/jpeg")
+
+    return r
+
+
+def _parse_last_event_id(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise HTTPException(422, f"Last-Event-ID must be an event sequence number, got {value!r}")
+    return int(value)
+
+
+def _cameras_router(state: ApiState) -> APIRouter:
+    r = APIRouter(tags=["cameras"])
+
+    @r.get("/cameras", response_model=list[CameraView])
+    async def cameras() -> list[CameraView]:
+        return state.cameras()
+
+    return r
+
+
+def _pages_router(state: ApiState) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    @r.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    return r

