@@ -9,7 +9,7 @@ from bridge.dispatch import KafkaConfig
 from bridge.event import Crs
 from bridge.grid import CodeScheme
 
-__all__ = ["ApiConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "OutboxConfig"]
+__all__ = ["ApiConfig", "EvidenceConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "OutboxConfig"]
 
 
 class _Strict(BaseModel):
@@ -31,6 +31,10 @@ class GridLayerConfig(_Strict):
 class OutboxConfig(_Strict):
     path: Path | None = Field(None, description="SQLite file of the durable outbox; default: `<data_dir>/outbox.sqlite3`.")
     fsync: bool = Field(True, description="Commit every event to disk (synchronous=FULL) before it counts as accepted.")
+
+
+class EvidenceConfig(_Strict):
+    dir: Path | None = Field(None, description="Directory of evidence snapshots; default: `<data_dir>/evidence`.")
 
 
 class ApiConfig(_Strict):

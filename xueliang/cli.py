@@ -37,6 +37,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(cfg.log.level, cfg.log.format)
     if args.port is not None:
         cfg.api.port = args.port
+    if args.host is not None:
+        cfg.api.host = args.host
     asyncio.run(Service(cfg).run())
     return 0
 
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="run the service: cameras, outbox, Kafka dispatch, API")
     s.add_argument("-c", "--config", required=True)
     s.add_argument("--port", type=int, help="override api.port")
+    s.add_argument("--host", help="override api.host (e.g. 0.0.0.0 inside a container)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("replay", help="process a recording as fast as possible, events as JSON lines")

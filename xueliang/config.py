@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.catalogue import Catalogue
-from bridge.config import ApiConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
+from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
 from detectors.config import ModelConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.video import is_network_url
@@ -71,6 +71,7 @@ class ServiceConfig(_Strict):
     grid: GridLayerConfig = Field(description="The grid layer events are resolved against.")
     catalogue: Path | None = Field(None, description="Category catalogue YAML; default: the built-in one.")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The durable outbox.")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Where evidence snapshots are kept.")
     kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="The dispatch queue; off when no servers are set.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
@@ -93,6 +94,10 @@ class ServiceConfig(_Strict):
     @property
     def outbox_path(self) -> Path:
         return self.outbox.path or self.data_dir / "outbox.sqlite3"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.evidence.dir or self.data_dir / "evidence"
 
 
 class ConfigError(Exception):

@@ -25,4 +25,4 @@ class Core:
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, EvidenceStore(cfg.data_dir / "evidence"))
+    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, EvidenceStore(cfg.evidence_dir))

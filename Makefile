@@ -1,0 +1,46 @@
+# Two entry points: `make demo` and `make test`. Everything else is what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= .data
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+MODEL  := $(DATA)/models/yolov8n-640_openvino_model/metadata.yaml
+
+export XUELIANG_DATA_DIR := $(abspath $(DATA))
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test soak bench setup system-deps models reference clean
+
+demo: setup models
+	$(BIN)/xueliang run -c configs/demo.yaml
+
+test: setup models
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+soak: setup models
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow
+
+bench: setup models
+	$(BIN)/python bench/replay_throughput.py
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@sh scripts/system-deps.sh
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,export]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+models: $(MODEL)
+
+$(MODEL): | $(STAMP)
+	$(BIN)/xueliang models fetch --backend openvino --data-dir $(DATA)
+
+reference: setup
+	$(BIN)/python scripts/update_readme_reference.py
+
+clean:
+	rm -rf $(VENV) $(DATA)
