@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.brokers import free_port  # noqa: F401  (one helper for every test)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -15,12 +16,6 @@ DATA_DIR = Path(os.environ.get("XUELIANG_DATA_DIR", REPO / ".data")).resolve()
 
 # Stays at the table from ../shared/fixtures/video/ATTRIBUTION.md, seconds.
 TABLE_STAYS = [(7.5, 18.5), (23.5, 44.0), (51.5, 69.0), (76.0, 85.5), (93.5, 118.5), (125.0, 135.0)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def xueliang(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:

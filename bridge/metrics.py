@@ -1,0 +1,25 @@
+"""Prometheus metrics of the bridge, registered once on the default registry.
+
+Other parts of the bridge add their own metrics here, so every series lives in one module.
+"""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+DISPATCH_SENT = Counter(
+    "xueliang_dispatch_sent_total",
+    "Events acknowledged by Kafka and marked delivered in the outbox.",
+)
+DISPATCH_ERRORS = Counter(
+    "xueliang_dispatch_errors_total",
+    "Kafka dispatch failures: producer start failures, send failures and failed acknowledgements.",
+)
+OUTBOX_BACKLOG = Gauge(
+    "xueliang_outbox_backlog",
+    "Events accepted into the outbox and not yet acknowledged by Kafka.",
+)
+EVENTS = Counter(
+    "xueliang_events_total",
+    "Events accepted into the outbox, by status and category.",
+    ["status", "category"],
+)

@@ -1,0 +1,367 @@
+"""The durable outbox and the queryable event log: one SQLite file in WAL mode.
+
+Every event is written here first, committed, and only then handed to Kafka: an event the
+service has accepted survives a crash, a restart or a broker outage. The dispatcher reads the
+undelivered rows in `seq` order and marks them delivered once Kafka acknowledged them; the HTTP
+API reads the same table to list and filter events.
+
+sqlite3 blocks, so all access goes through one dedicated worker thread that owns the
+connection; the public methods are coroutines that hand their work to that thread. One thread
+also means the statements run one at a time, in the order they were submitted.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from bridge.event import Event
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+#: Version of the table layout below, kept in `PRAGMA user_version`.
+STORE_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id       TEXT    NOT NULL UNIQUE,
+    incident_id    TEXT    NOT NULL,
+    status         TEXT    NOT NULL,
+    category       TEXT    NOT NULL,
+    grid           TEXT,
+    camera_id      TEXT,
+    occurred_at    TEXT    NOT NULL,
+    created_at     REAL    NOT NULL,
+    key            TEXT    NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload        TEXT    NOT NULL,
+    delivered_at   REAL
+);
+CREATE INDEX IF NOT EXISTS events_pending  ON events(seq) WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS events_status   ON events(status, seq);
+CREATE INDEX IF NOT EXISTS events_category ON events(category, seq);
+CREATE INDEX IF NOT EXISTS events_grid     ON events(grid, seq);
+CREATE INDEX IF NOT EXISTS events_camera   ON events(camera_id, seq);
+CREATE INDEX IF NOT EXISTS events_incident ON events(incident_id, seq);
+"""
+
+# Upper bound for a grid-prefix range scan: sorts after any string that starts with the prefix.
+_PREFIX_END = "\U0010ffff"
+
+# Rows per UPDATE in mark_delivered, well below SQLite's bound-parameter limit.
+_MARK_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """One undelivered outbox row, ready to be produced to Kafka."""
+
+    seq: int
+    key: str
+    payload: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of the event log: its position and the event as parsed JSON."""
+
+    seq: int
+    event: dict[str, Any]
+
+
+class StoreClosedError(RuntimeError):
+    """The EventStore was used after close()."""
+
+
+class EventStore:
+    """Durable outbox and event log in one SQLite file.
+
+    `fsync=True` sets `synchronous=FULL`: a commit survives power loss, not only a crash of the
+    process. With `fsync=False` (`synchronous=NORMAL`, the WAL default) a commit survives a crash
+    of the process but the last transactions may be lost on power loss.
+    """
+
+    def __init__(self, path: str | Path, fsync: bool = False) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
+        try:
+            self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
+
+    # ---------------------------------------------------------------- worker-thread side
+
+    def _open(self) -> None:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit, every statement is its own transaction unless an
+        # explicit BEGIN opens one. A single INSERT is therefore committed when execute() returns.
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal" and str(self.path) != ":memory:":
+                raise RuntimeError(
+                    f"event store {self.path}: SQLite refused WAL journal mode (got {mode!r}); "
+                    "is the file on a filesystem without shared-memory support?"
+                )
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, STORE_SCHEMA_VERSION):
+                raise RuntimeError(
+                    f"event store {self.path} has layout version {version}, this code knows "
+                    f"version {STORE_SCHEMA_VERSION}; refusing to touch it"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={STORE_SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        log.info("event store opened", path=str(self.path), fsync=self.fsync)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreClosedError(f"event store {self.path} is closed")
+        return self._conn
+
+    def _append(self, event: Event) -> int:
+        db = self._db()
+        payload = event.model_dump_json()
+        cur = db.execute(
+            """
+            INSERT INTO events (event_id, incident_id, status, category, grid, camera_id,
+                                occurred_at, created_at, key, schema_version, payload)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(event_id) DO NOTHING
+            """,
+            (
+                event.event_id,
+                event.incident_id,
+                event.status,
+                event.category.code,
+                event.grid.code if event.grid else None,
+                event.source.camera_id,
+                event.occurred_at.isoformat(),
+                time.time(),
+                event.key,
+                event.schema_version,
+                payload,
+            ),
+        )
+        if cur.rowcount == 1:
+            return int(cur.lastrowid)
+        row = db.execute("SELECT seq FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
+        if row is None:  # the INSERT was ignored, so the row must exist
+            raise RuntimeError(f"event {event.event_id}: insert ignored but no row found")
+        log.debug("duplicate event ignored", event_id=event.event_id, seq=row[0])
+        return int(row[0])
+
+    def _pending(self, limit: int) -> list[PendingRecord]:
+        rows = self._db().execute(
+            """
+            SELECT seq, key, payload, category, grid, schema_version
+            FROM events WHERE delivered_at IS NULL ORDER BY seq LIMIT ?
+            """,
+            (limit,),
+        ).fetchall()
+        return [
+            PendingRecord(
+                seq=seq,
+                key=key,
+                payload=payload.encode("utf-8"),
+                headers=[
+                    ("schema_version", str(schema_version).encode()),
+                    ("category", category.encode("utf-8")),
+                    ("grid", (grid or "").encode("utf-8")),
+                ],
+            )
+            for seq, key, payload, category, grid, schema_version in rows
+        ]
+
+    def _mark_delivered(self, seqs: list[int]) -> int:
+        db = self._db()
+        now = time.time()
+        changed = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for i in range(0, len(seqs), _MARK_CHUNK):
+                chunk = seqs[i : i + _MARK_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                cur = db.execute(
+                    f"UPDATE events SET delivered_at = ? "
+                    f"WHERE seq IN ({marks}) AND delivered_at IS NULL",
+                    (now, *chunk),
+                )
+                changed += cur.rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return changed
+
+    def _backlog(self) -> int:
+        row = self._db().execute("SELECT count(*) FROM events WHERE delivered_at IS NULL").fetchone()
+        return int(row[0])
+
+    def _query(
+        self,
+        status: str | None,
+        category: str | None,
+        grid: str | None,
+        camera: str | None,
+        limit: int,
+        before_seq: int | None,
+        after_seq: int | None,
+    ) -> list[StoredEvent]:
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if category is not None:
+            where.append("category = ?")
+            args.append(category)
+        if grid is not None:
+            # A grid code is a prefix of all its children's codes: filtering by a street's
+            # grid returns its communities' events too. A range keeps the index usable.
+            where.append("grid >= ? AND grid < ?")
+            args += [grid, grid + _PREFIX_END]
+        if camera is not None:
+            where.append("camera_id = ?")
+            args.append(camera)
+        if before_seq is not None:
+            where.append("seq < ?")
+            args.append(before_seq)
+        if after_seq is not None:
+            where.append("seq > ?")
+            args.append(after_seq)
+        order = "ASC" if after_seq is not None else "DESC"
+        sql = "SELECT seq, payload FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq {order} LIMIT ?"
+        args.append(limit)
+        rows = self._db().execute(sql, args).fetchall()
+        return [StoredEvent(seq=seq, event=json.loads(payload)) for seq, payload in rows]
+
+    def _get(self, event_id: str) -> StoredEvent | None:
+        row = self._db().execute(
+            "SELECT seq, payload FROM events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else StoredEvent(seq=row[0], event=json.loads(row[1]))
+
+    def _close_conn(self) -> None:
+        if self._conn is not None:
+            try:
+                # Fold the WAL back into the main file so the store is one file at rest.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                log.warning("event store checkpoint on close failed", path=str(self.path),
+                            error=repr(exc))
+            self._conn.close()
+            self._conn = None
+
+    # ---------------------------------------------------------------- event-loop side
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreClosedError(f"event store {self.path} is closed")
+        try:
+            fut = self._executor.submit(fn, *args)
+        except RuntimeError as exc:  # close() shut the executor down after the check above
+            raise StoreClosedError(f"event store {self.path} is closed") from exc
+        return await asyncio.wrap_future(fut)
+
+    async def append(self, event: Event) -> int:
+        """Store `event`, committed before this returns; returns its `seq`.
+
+        Appending an `event_id` that is already stored changes nothing and returns the
+        existing row's `seq`.
+        """
+        return await self._run(self._append, event)
+
+    async def pending(self, limit: int = 500) -> list[PendingRecord]:
+        """Up to `limit` undelivered rows, oldest (lowest `seq`) first."""
+        if limit < 1:
+            raise ValueError(f"pending(limit={limit}): limit must be at least 1")
+        return await self._run(self._pending, limit)
+
+    async def mark_delivered(self, seqs: Iterable[int]) -> int:
+        """Mark rows delivered in one transaction; returns how many were still pending."""
+        seqs = list(seqs)
+        if not seqs:
+            return 0
+        return await self._run(self._mark_delivered, seqs)
+
+    async def backlog(self) -> int:
+        """Number of undelivered rows."""
+        return await self._run(self._backlog)
+
+    async def query(
+        self,
+        status: str | None = None,
+        category: str | None = None,
+        grid: str | None = None,
+        camera: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[StoredEvent]:
+        """Events matching every given filter, newest first.
+
+        `grid` matches that grid and every grid below it (codes are prefixes of their
+        children's). `before_seq` pages backwards (rows with a smaller `seq`). With `after_seq`
+        the rows after it come oldest first: that is the backfill for an SSE client that
+        reconnects with Last-Event-ID.
+        """
+        if limit < 1:
+            raise ValueError(f"query(limit={limit}): limit must be at least 1")
+        return await self._run(
+            self._query, status, category, grid, camera, limit, before_seq, after_seq
+        )
+
+    async def get(self, event_id: str) -> StoredEvent | None:
+        """The stored event with this `event_id`, or None."""
+        return await self._run(self._get, event_id)
+
+    def close(self) -> None:
+        """Finish queued work, checkpoint and close the database. Safe to call twice."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._executor.submit(self._close_conn).result()
+        finally:
+            self._executor.shutdown(wait=True)
+        log.info("event store closed", path=str(self.path))
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(path: str | Path, fsync: bool = False) -> EventStore:
+    """Open (creating if needed) the event store at `path`."""
+    return EventStore(path, fsync=fsync)
