@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import structlog
 
 from bridge.event import Event
+from bridge.metrics import OUTBOX_BACKLOG
 
 log = structlog.get_logger(__name__)
 
@@ -132,6 +133,11 @@ class EventStore:
                 )
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version={STORE_SCHEMA_VERSION}")
+            # The backlog gauge is kept here, where every change to it happens, so it is right
+            # with or without a Kafka dispatcher running.
+            self._pending_count = int(
+                conn.execute("SELECT count(*) FROM events WHERE delivered_at IS NULL").fetchone()[0])
+            OUTBOX_BACKLOG.set(self._pending_count)
         except BaseException:
             conn.close()
             raise
@@ -168,6 +174,8 @@ class EventStore:
             ),
         )
         if cur.rowcount == 1:
+            self._pending_count += 1
+            OUTBOX_BACKLOG.set(self._pending_count)
             return int(cur.lastrowid)
         row = db.execute("SELECT seq FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
         if row is None:  # the INSERT was ignored, so the row must exist
@@ -216,6 +224,8 @@ class EventStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._pending_count -= changed
+        OUTBOX_BACKLOG.set(self._pending_count)
         return changed
 
     def _backlog(self) -> int:
