@@ -54,7 +54,10 @@ class ApiState:
 
 
 def create_app(state: ApiState) -> FastAPI:
-    app = FastAPI(title="xueliang-ingest", version="0.1.0", description="Grid-resolved incidents from cameras and sensors.")
+    # Swagger UI and ReDoc load their scripts from a CDN; operations centres are often offline,
+    # so only the OpenAPI document itself is served.
+    app = FastAPI(title="xueliang-ingest", version="0.1.0", description="Grid-resolved incidents from cameras and sensors.",
+                  docs_url=None, redoc_url=None)
     app.state.api = state
     app.include_router(_health_router(state))
     app.include_router(_events_router(state))
