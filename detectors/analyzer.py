@@ -1,16 +1,32 @@
 """One camera's analysis: detections -> tracks -> rule conditions -> incident changes.
 
 Everything here is synchronous and clock-free: the caller passes the time, media time in replay
-and wall time live, so replay and live run exactly this code.
+and wall time live, so replay and live run exactly this code. `local` is the same instant as a
+timezone-aware datetime, for rules with active hours.
 """
 from __future__ import annotations
 
-from detectors.config import RuleConfig, TrackerConfig, ZoneConfig
+from collections import deque
+from datetime import datetime
+
+import numpy as np
+
+from detectors.config import MaskConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from detectors.detections import Detections
+from detectors.filters import DetectionFilter
 from detectors.lifecycle import IncidentChange, Lifecycle
+from detectors.rules.crowd import crowd
+from detectors.rules.dumping import dumping
 from detectors.rules.dwell import dwell
+from detectors.rules.occupation import occupation
+from detectors.rules.parking import parking
+from detectors.rules.scene import Scene
+from detectors.schedule import is_active
 from detectors.tracking import Track, Tracker
 from detectors.zones import Zone
+
+RULES = {"dwell": dwell, "parking": parking, "occupation": occupation, "crowd": crowd, "dumping": dumping}
+_CLASS_FIELDS = ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes")
 
 
 class CameraAnalyzer:
@@ -21,25 +37,50 @@ class CameraAnalyzer:
         rules: list[RuleConfig],
         tracker: TrackerConfig,
         analysis_fps: float,
+        objects: dict[str, ObjectFilterConfig] | None = None,
+        masks: MaskConfig | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.zones = {z.name: Zone(z) for z in zones}
         self.rules = rules
+        self.filter = DetectionFilter(objects or {}, masks or MaskConfig())
         self.tracker = Tracker(tracker, analysis_fps)
         self.lifecycles = {
-            r.id: Lifecycle(camera_id, r.id, update_interval_s=r.update_interval_s, grace_s=r.grace_s) for r in rules
+            r.id: Lifecycle(camera_id, r.id, update_interval_s=r.update_interval_s, grace_s=r.grace_s,
+                            cooldown_s=r.cooldown_s)
+            for r in rules
         }
+        # Rules look back at most this far (crowd and occupation windows, dwell lengths).
+        self._frame_times: deque[float] = deque()
+        self._history_s = tracker.history_s
+        self._start: float | None = None
         self.tracks: list[Track] = []
+        self._ids: list[int] | None = None
 
     @property
     def classes(self) -> list[str]:
         """Every class some rule looks at: the detector keeps only these."""
-        return sorted({c for r in self.rules for c in r.classes})
+        return sorted({c for r in self.rules for f in _CLASS_FIELDS for c in getattr(r, f, [])})
 
-    def process(self, detections: Detections, now: float) -> list[IncidentChange]:
-        self.tracks = self.tracker.update(detections, now)
+    def _class_ids(self, names: dict[int, str]) -> list[int]:
+        if self._ids is None:
+            wanted = set(self.classes)
+            self._ids = [i for i, n in names.items() if n in wanted]
+        return self._ids
+
+    def process(self, detections: Detections, now: float, local: datetime | None = None) -> list[IncidentChange]:
+        if self._start is None:
+            self._start = now
+        self._frame_times.append(now)
+        while self._frame_times and self._frame_times[0] < now - self._history_s:
+            self._frame_times.popleft()
+        # Only the classes some rule uses are tracked, whatever the detector was asked for.
+        wanted = np.isin(detections.cls, self._class_ids(detections.names))
+        self.tracks = self.tracker.update(self.filter(detections[wanted]), now)
+        scene = Scene(now, self._start, self.tracker.recent(), self._frame_times)
         changes: list[IncidentChange] = []
         for rule in self.rules:
-            conditions = dwell(rule, self.zones[rule.zone], self.tracks, now)
+            active = local is None or is_active(rule.active_hours, local)
+            conditions = RULES[rule.type](rule, self.zones[rule.zone], scene) if active else []
             changes.extend(self.lifecycles[rule.id].step(conditions, now))
         return changes

@@ -1,7 +1,8 @@
 """Config models owned by `detectors`: the model, the tracker, zones and rules. Times are seconds."""
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shapely.geometry import Polygon
@@ -36,6 +37,18 @@ class TrackerConfig(_Strict):
     history_s: float = Field(900.0, gt=0, description="How much of each track's box history is kept, seconds.")
 
 
+def check_polygon(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A polygon in normalised image coordinates: at least 3 vertices, inside the image, simple."""
+    if len(pts) < 3:
+        raise ValueError(f"a polygon needs at least 3 vertices, got {len(pts)}")
+    for i, (x, y) in enumerate(pts):
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"vertex {i} ({x}, {y}) is outside the image; coordinates are normalised 0..1")
+    if not Polygon(pts).is_valid:
+        raise ValueError("the polygon intersects itself")
+    return pts
+
+
 class ZoneConfig(_Strict):
     name: str = Field(description="Zone name, unique within the camera; rules refer to it.")
     polygon: list[tuple[float, float]] = Field(
@@ -45,31 +58,139 @@ class ZoneConfig(_Strict):
     @field_validator("polygon")
     @classmethod
     def _valid_polygon(cls, pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        if len(pts) < 3:
-            raise ValueError(f"a zone needs at least 3 vertices, got {len(pts)}")
-        for i, (x, y) in enumerate(pts):
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-                raise ValueError(f"vertex {i} ({x}, {y}) is outside the image; coordinates are normalised 0..1")
-        if not Polygon(pts).is_valid:
-            raise ValueError("the polygon intersects itself")
-        return pts
+        return check_polygon(pts)
 
 
-class DwellRuleConfig(_Strict):
+class ObjectFilterConfig(_Strict):
+    """Per-class detection filters, applied before tracking."""
+
+    min_score: float | None = Field(None, gt=0, le=1, description="Minimum detection score for this class; default: `model.min_score`.")
+    min_area: float = Field(0.0, ge=0, le=1, description="Minimum box area as a fraction of the frame.")
+    max_area: float = Field(1.0, gt=0, le=1, description="Maximum box area as a fraction of the frame.")
+    min_aspect: float = Field(0.0, ge=0, description="Minimum width/height ratio of the box.")
+    max_aspect: float = Field(1000.0, gt=0, description="Maximum width/height ratio of the box.")
+
+
+class MaskConfig(_Strict):
+    include: list[list[tuple[float, float]]] = Field(
+        default_factory=list,
+        description="Polygons (normalised); when any is given, only objects whose bottom-centre lies in one are kept.",
+    )
+    exclude: list[list[tuple[float, float]]] = Field(
+        default_factory=list,
+        description="Polygons (normalised); objects whose bottom-centre lies in one are dropped (trees, screens, posters).",
+    )
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _polygons(cls, polys: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        for poly in polys:
+            check_polygon(poly)
+        return polys
+
+
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
+
+
+class _RuleBase(_Strict):
+    id: str = Field(description="Rule id, unique within the camera; it appears in events.")
+    category: str = Field(description="Category code from the catalogue that events of this rule carry.")
+    zone: str = Field(description="Name of the camera zone the rule watches.")
+    min_score: float = Field(0.4, gt=0, le=1, description="Minimum median detection score of a track for it to count.")
+    grace_s: float = Field(3.0, ge=0, description="Seconds the condition must be absent before the incident clears.")
+    update_interval_s: float = Field(30.0, gt=0, description="At most one `updated` event per incident per this many seconds.")
+    cooldown_s: float = Field(
+        0.0, ge=0, description="After an incident clears, the same rule and zone cannot open a new one for this long."
+    )
+    active_hours: list[str] = Field(
+        default_factory=list,
+        description="Local times the rule runs, e.g. [\"07:00-22:00\"] (camera timezone; may cross midnight). Empty: always.",
+    )
+
+    @field_validator("active_hours")
+    @classmethod
+    def _hours(cls, spans: list[str]) -> list[str]:
+        for span in spans:
+            if not re.match(_HHMM, span):
+                raise ValueError(f"{span!r} is not HH:MM-HH:MM")
+        return spans
+
+
+class DwellRuleConfig(_RuleBase):
     """An object of the given classes whose box bottom-centre stays in a zone for `min_dwell_s`."""
 
-    id: str = Field(description="Rule id, unique within the camera; it appears in events.")
     type: Literal["dwell"] = Field(description="Rule type.")
-    category: str = Field(description="Category code from the catalogue that events of this rule carry.")
-    zone: str = Field(description="Name of the camera zone the object must stay in.")
     classes: list[str] = Field(min_length=1, description="Model class names that count, e.g. [person].")
     min_dwell_s: float = Field(gt=0, description="Seconds an object must stay in the zone before an incident opens.")
-    min_score: float = Field(0.4, gt=0, le=1, description="Minimum median detection score over the track's time in the zone.")
     exit_tolerance_s: float = Field(
         1.0, ge=0, description="An object seen outside the zone for up to this long still counts as staying (zone inertia)."
     )
-    grace_s: float = Field(3.0, ge=0, description="Seconds the condition must be absent before the incident clears.")
-    update_interval_s: float = Field(30.0, gt=0, description="At most one `updated` event per incident per this many seconds.")
 
 
-RuleConfig = DwellRuleConfig
+class ParkingRuleConfig(_RuleBase):
+    """Illegal parking (乱停乱放): a vehicle stationary in a no-parking zone for `min_stationary_s`."""
+
+    type: Literal["parking"] = Field(description="Rule type.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["car", "truck", "bus", "motorcycle"],
+        description="Vehicle classes; use [bicycle, motorcycle] for non-motor parking.",
+    )
+    min_stationary_s: float = Field(gt=0, description="Seconds a vehicle must stand still in the zone.")
+    stationary_iou: float = Field(0.7, gt=0, le=1, description="A box overlapping its own earlier box at least this much (IoU) is still.")
+    exit_tolerance_s: float = Field(2.0, ge=0, description="Short excursions out of the zone (box jitter) that do not end a stay.")
+
+
+class OccupationRuleConfig(_RuleBase):
+    """Road occupation / street vending (占道经营): stall-like objects standing in a zone, with people at them."""
+
+    type: Literal["occupation"] = Field(description="Rule type.")
+    stall_classes: list[str] = Field(
+        default_factory=lambda: ["umbrella", "chair", "dining table", "bench", "suitcase", "potted plant"],
+        description="Classes that look like a stall's furniture or goods.",
+    )
+    person_classes: list[str] = Field(default_factory=lambda: ["person"], description="Classes of the vendors.")
+    min_duration_s: float = Field(gt=0, description="Seconds the stall objects must stand in the zone.")
+    min_person_fraction: float = Field(
+        0.3, ge=0, le=1, description="Fraction of that time at least one person must be in the zone too (0: no person needed)."
+    )
+    stationary_iou: float = Field(0.6, gt=0, le=1, description="IoU with its earlier box for a stall object to count as standing.")
+
+
+class CrowdRuleConfig(_RuleBase):
+    """Crowd gathering (人员聚集): at least `min_count` people in a zone for `min_duration_s`."""
+
+    type: Literal["crowd"] = Field(description="Rule type.")
+    classes: list[str] = Field(default_factory=lambda: ["person"], description="Classes counted.")
+    min_count: int = Field(ge=1, description="People needed at once.")
+    min_duration_s: float = Field(gt=0, description="Seconds the count must hold.")
+    min_fraction: float = Field(
+        0.8, gt=0, le=1, description="Fraction of analysed frames in that time that must reach the count (missed detections)."
+    )
+
+
+class DumpingRuleConfig(_RuleBase):
+    """Illegal dumping (乱倒垃圾): an object that appears after a person or vehicle passes and is left behind."""
+
+    type: Literal["dumping"] = Field(description="Rule type.")
+    object_classes: list[str] = Field(
+        default_factory=lambda: ["bottle", "cup", "bowl", "suitcase", "backpack", "handbag", "chair", "couch", "bed",
+                                 "tv", "refrigerator", "microwave", "oven", "toilet", "potted plant", "vase"],
+        description="Classes of objects that can be dumped.",
+    )
+    carrier_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "truck"],
+        description="Classes that bring objects: a new object must appear near one of them.",
+    )
+    min_left_s: float = Field(gt=0, description="Seconds the object must stay with no carrier near it.")
+    carrier_window_s: float = Field(3.0, gt=0, description="A carrier must be near the object within this long of its appearance.")
+    near_margin: float = Field(0.1, ge=0, le=1, description="Boxes closer than this (fraction of the frame) count as near.")
+    warmup_s: float = Field(2.0, ge=0, description="Objects already in view during the first seconds are scenery, never dumped.")
+    stationary_iou: float = Field(0.6, gt=0, le=1, description="IoU with its earlier box for the object to count as left standing.")
+
+
+RULE_TYPES = ("dwell", "parking", "occupation", "crowd", "dumping")
+
+RuleConfig = Annotated[
+    Union[DwellRuleConfig, ParkingRuleConfig, OccupationRuleConfig, CrowdRuleConfig, DumpingRuleConfig],
+    Field(discriminator="type"),
+]

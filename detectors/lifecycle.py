@@ -1,8 +1,10 @@
 """Incident lifecycle: conditions over time become opened / updated / cleared changes.
 
-One active incident per (camera, zone, rule). It opens the first time its condition holds (the
-rule already waited for its duration), is updated at most every `update_interval_s` carrying the
-best evidence so far, and clears once the condition has been absent for `grace_s`.
+One active incident per (camera, zone, rule), or per object for rules that report objects one by
+one (the condition's `subject`). It opens the first time its condition holds (the rule already
+waited for its duration), is updated at most every `update_interval_s` carrying the best
+evidence so far, and clears once the condition has been absent for `grace_s`. After a clear,
+`cooldown_s` keeps a flickering object from opening a new incident at once.
 """
 from __future__ import annotations
 
@@ -39,22 +41,28 @@ class _Active:
 
 
 class Lifecycle:
-    def __init__(self, camera_id: str, rule_id: str, *, update_interval_s: float, grace_s: float) -> None:
+    def __init__(self, camera_id: str, rule_id: str, *, update_interval_s: float, grace_s: float,
+                 cooldown_s: float = 0.0) -> None:
         self.camera_id = camera_id
         self.rule_id = rule_id
         self.update_interval_s = update_interval_s
         self.grace_s = grace_s
-        self.active: dict[str | None, _Active] = {}
+        self.cooldown_s = cooldown_s
+        self.active: dict[tuple[str | None, int | None], _Active] = {}
+        self._cleared_at: dict[str | None, float] = {}  # per zone: cooldown applies to the zone
 
     def step(self, conditions: list[Condition], now: float) -> list[IncidentChange]:
         changes: list[IncidentChange] = []
-        holding = {c.zone: c for c in conditions}
-        for zone, cond in holding.items():
-            act = self.active.get(zone)
+        holding = {(c.zone, c.subject): c for c in conditions}
+        for key, cond in holding.items():
+            zone = key[0]
+            act = self.active.get(key)
             if act is None:
-                iid = str(uuid.uuid5(_NAMESPACE, f"{self.camera_id}|{zone}|{self.rule_id}|{now:.3f}"))
-                self.active[zone] = _Active(iid, now, now, now, cond, cond)
-                changes.append(self._change("opened", self.active[zone], zone, now, cond))
+                if now - self._cleared_at.get(zone, -1e18) < self.cooldown_s:
+                    continue
+                iid = str(uuid.uuid5(_NAMESPACE, f"{self.camera_id}|{zone}|{self.rule_id}|{key[1]}|{now:.3f}"))
+                self.active[key] = _Active(iid, now, now, now, cond, cond)
+                changes.append(self._change("opened", self.active[key], zone, now, cond))
                 continue
             act.last_true, act.latest = now, cond
             if cond.score > act.best.score:
@@ -63,11 +71,12 @@ class Lifecycle:
                 act.last_emit = now
                 changes.append(self._change("updated", act, zone, now, act.best if act.best_changed else cond))
                 act.best_changed = False
-        for zone in [z for z in self.active if z not in holding]:
-            act = self.active[zone]
+        for key in [k for k in self.active if k not in holding]:
+            act = self.active[key]
             if now - act.last_true >= self.grace_s:
-                del self.active[zone]
-                changes.append(self._change("cleared", act, zone, now, act.latest))
+                del self.active[key]
+                self._cleared_at[key[0]] = now
+                changes.append(self._change("cleared", act, key[0], now, act.latest))
         return changes
 
     def _change(self, status, act: _Active, zone, now: float, cond: Condition) -> IncidentChange:

@@ -29,15 +29,47 @@ class TrackPoint:
         return ((self.box[0] + self.box[2]) / 2, self.box[3])
 
 
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass
 class Track:
     id: int
     label: str
     points: deque[TrackPoint] = field(default_factory=deque)
+    first_seen: float = 0.0
 
     @property
     def last(self) -> TrackPoint:
         return self.points[-1]
+
+    def at(self, t: float, tolerance: float) -> TrackPoint | None:
+        """The point nearest to time `t`, if one lies within `tolerance` seconds."""
+        best = None
+        for p in reversed(self.points):
+            if abs(p.t - t) <= tolerance and (best is None or abs(p.t - t) < abs(best.t - t)):
+                best = p
+            if p.t < t - tolerance:
+                break
+        return best
+
+    def still_since(self, min_iou: float) -> float:
+        """Since when the box has overlapped its current position by at least `min_iou`.
+
+        A track is stationary over a window when this is at or before the window's start.
+        """
+        ref = self.last.box
+        since = self.last.t
+        for p in reversed(self.points):
+            if iou(p.box, ref) < min_iou:
+                break
+            since = p.t
+        return since
 
     def median_score(self, since: float = -math.inf) -> float:
         scores = [p.score for p in self.points if p.t >= since]
@@ -59,6 +91,9 @@ class Tracker:
         )
         self._bt = BYTETracker(args)
         self.tracks: dict[int, Track] = {}
+        # Tracks that ended recently: rules that look back (who carried this object in?) need them.
+        self.ended: deque[Track] = deque()
+        self.retain_ended_s = 120.0
 
     def update(self, dets: Detections, t: float) -> list[Track]:
         """Feed one frame's detections at time `t`; return the tracks alive now (seen within the buffer)."""
@@ -70,7 +105,7 @@ class Tracker:
             track = self.tracks.get(tid)
             label = labels[int(idx)]
             if track is None:
-                track = self.tracks[tid] = Track(tid, label)
+                track = self.tracks[tid] = Track(tid, label, first_seen=t)
             track.label = label
             track.points.append(TrackPoint(t, (x1 / w, y1 / h, x2 / w, y2 / h), float(score)))
         horizon = t - self.cfg.history_s
@@ -80,4 +115,12 @@ class Tracker:
                 track.points.popleft()
             if not track.points or track.last.t < t - self.cfg.track_buffer_s:
                 del self.tracks[tid]
+                if track.points:
+                    self.ended.append(track)
+        while self.ended and self.ended[0].last.t < t - self.retain_ended_s:
+            self.ended.popleft()
         return list(self.tracks.values())
+
+    def recent(self) -> list[Track]:
+        """Live tracks plus those that ended within `retain_ended_s`."""
+        return [*self.tracks.values(), *self.ended]

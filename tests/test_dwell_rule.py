@@ -6,6 +6,7 @@ from collections import deque
 from detectors.config import DwellRuleConfig, ZoneConfig
 from detectors.lifecycle import Lifecycle
 from detectors.rules.dwell import dwell, time_entered
+from detectors.rules.scene import Scene
 from detectors.tracking import Track, TrackPoint
 from detectors.zones import Zone
 
@@ -17,6 +18,10 @@ def rule(**kw) -> DwellRuleConfig:
     base = dict(id="r", type="dwell", category="market.road-occupation", zone="z", classes=["person"],
                 min_dwell_s=6, grace_s=3, exit_tolerance_s=1.0, update_interval_s=10)
     return DwellRuleConfig(**(base | kw))
+
+
+def scene(tracks, now: float) -> Scene:
+    return Scene(now, 0.0, tracks, ())
 
 
 def track(positions: list[tuple[float, tuple[float, float]]], label="person", score=0.9, tid=1) -> Track:
@@ -44,21 +49,21 @@ def test_time_entered_none_once_gone_longer_than_tolerance():
 
 def test_dwell_holds_only_after_min_dwell():
     tr = track(steady(0, 10, IN))
-    assert dwell(rule(), ZONE, [tr], now=5.5) == []
-    [cond] = dwell(rule(), ZONE, [tr], now=6.0)
+    assert dwell(rule(), ZONE, scene([tr], 5.5)) == []
+    [cond] = dwell(rule(), ZONE, scene([tr], 6.0))
     assert cond.since == 0 and cond.zone == "z" and cond.track_ids == (1,)
 
 
 def test_dwell_ignores_other_classes_low_scores_and_outside_tracks():
-    assert dwell(rule(), ZONE, [track(steady(0, 10, IN), label="chair")], now=10) == []
-    assert dwell(rule(), ZONE, [track(steady(0, 10, IN), score=0.2)], now=10) == []
-    assert dwell(rule(), ZONE, [track(steady(0, 10, OUT))], now=10) == []
+    assert dwell(rule(), ZONE, scene([track(steady(0, 10, IN), label="chair")], 10)) == []
+    assert dwell(rule(), ZONE, scene([track(steady(0, 10, IN), score=0.2)], 10)) == []
+    assert dwell(rule(), ZONE, scene([track(steady(0, 10, OUT))], 10)) == []
 
 
 def test_dwell_reports_longest_stay_and_all_qualifying_tracks():
     a = track(steady(2, 12, IN), tid=1)
     b = track(steady(0, 12, IN), tid=2)
-    [cond] = dwell(rule(), ZONE, [a, b], now=12)
+    [cond] = dwell(rule(), ZONE, scene([a, b], 12))
     assert cond.since == 0 and cond.track_ids == (1, 2)
 
 
@@ -67,7 +72,7 @@ def run_lifecycle(holds: dict[float, bool], **kw):
     tr = track(steady(0, 100, IN))
     out = []
     for t in sorted(holds):
-        conds = dwell(rule(min_dwell_s=0.1), ZONE, [tr], now=t) if holds[t] else []
+        conds = dwell(rule(min_dwell_s=0.1), ZONE, scene([tr], t)) if holds[t] else []
         out += [(c.status, t) for c in lc.step(conds, t)]
     return out
 
@@ -92,7 +97,7 @@ def test_lifecycle_incident_ids_are_stable_and_distinct():
     tr = track(steady(0, 100, IN))
     ids = []
     for t in [1, 2, 3, 6, 7, 8]:  # absent at 6, more than the 1 s grace after 3
-        conds = dwell(rule(min_dwell_s=0.1), ZONE, [tr], now=t) if t != 6 else []
+        conds = dwell(rule(min_dwell_s=0.1), ZONE, scene([tr], t)) if t != 6 else []
         ids += [(c.status, c.incident_id) for c in lc.step(conds, t)]
     first = {i for s, i in ids[:3]}
     assert len(first) == 1 and ids[0][0] == "opened"

@@ -49,10 +49,10 @@ async def test_events_reach_late_kafka_keyed_by_grid_none_lost(tmp_path):
             assert (await api.get("/readyz")).json()["outbox_backlog"] >= 1
             await asyncio.to_thread(broker.start)
 
-            async def three():
-                return await n_events() >= 3
+            async def cleared():  # a whole incident: opened, maybe updated, cleared
+                return (await api.get("/events", params={"status": "cleared"})).json()["events"]
 
-            await wait_for(three, 90, "three events", svc.proc)
+            await wait_for(cleared, 90, "a cleared incident", svc.proc)
 
             async def drained():
                 return (await api.get("/readyz")).json()["outbox_backlog"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -95,6 +96,30 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from xueliang.evaluate import evaluate, load_labels, table
+    from xueliang.logs import setup_logging
+
+    setup_logging("warning", cfg.log.format)
+    try:
+        labels = load_labels(Path(args.labels))
+        for clip in labels.clips:
+            cfg.camera(clip.camera)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyError as exc:
+        print(f"{args.labels}: {exc.args[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    scores = evaluate(cfg, labels)
+    doc = {rule: s.as_dict() for rule, s in scores.items()}
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+    print(table(scores))
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from xueliang.reference import config_reference
 
@@ -120,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--start", help="recording start time, ISO 8601 with offset (default: file metadata, else now)")
     s.set_defaults(func=cmd_replay)
 
+    s = sub.add_parser("eval", help="replay labelled clips and score each rule (precision, recall, delay)")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--labels", required=True, help="label file (YAML); see docs/eval.md")
+    s.add_argument("--json", help="also write the scores as JSON here")
+    s.set_defaults(func=cmd_eval)
+
     s = sub.add_parser("check-config", help="validate a config file; exit 2 on any error")
     s.add_argument("file")
     s.set_defaults(func=cmd_check_config)
@@ -137,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="yolov8n")
     s.add_argument("--backend", nargs="+", default=["openvino"], choices=["openvino", "onnx", "torch"])
     s.add_argument("--imgsz", type=int, default=640)
-    s.add_argument("--data-dir", default=str(ServiceConfig.model_fields["data_dir"].default))
+    s.add_argument("--data-dir", default=os.environ.get("XUELIANG_DATA_DIR", ".data"))
     s.set_defaults(func=cmd_models_fetch)
 
     s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")

@@ -11,13 +11,14 @@ import json
 import os
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.catalogue import Catalogue
 from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
-from detectors.config import ModelConfig, RuleConfig, TrackerConfig, ZoneConfig
+from detectors.config import RULE_TYPES, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.video import is_network_url
 
@@ -32,6 +33,11 @@ class CameraConfig(_Strict):
     url: str = Field(description="RTSP URL (credentials allowed; they are never shown) or a video file path.")
     analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames per second the detectors look at.")
     location: LocationConfig = Field(description="Where the camera stands; events without a finer location use it.")
+    timezone: str = Field("Asia/Shanghai", description="IANA timezone of the camera: rules' active hours are local times.")
+    objects: dict[str, ObjectFilterConfig] = Field(
+        default_factory=dict, description="Per-class detection filters (score, area, aspect), keyed by class name."
+    )
+    masks: MaskConfig = Field(default_factory=MaskConfig, description="Include/exclude masks for detections.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
 
@@ -45,10 +51,20 @@ class CameraConfig(_Strict):
             raise ValueError(f"rule ids must be unique, got {ids}")
         return self
 
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai") from None
+        return name
+
     def detection_hash(self, model: ModelConfig, tracker: TrackerConfig) -> str:
         """Short hash of everything that decides what this camera reports; events carry it."""
         doc = {"model": model.model_dump(), "tracker": tracker.model_dump(),
                "zones": [z.model_dump() for z in self.zones], "rules": [r.model_dump() for r in self.rules],
+               "objects": {k: v.model_dump() for k, v in self.objects.items()}, "masks": self.masks.model_dump(),
                "fps": self.analysis_fps}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -60,7 +76,7 @@ class LogConfig(_Strict):
 
 class ServiceConfig(_Strict):
     data_dir: Path = Field(
-        Path(os.environ.get("XUELIANG_DATA_DIR", ".data")),
+        Path(".data"),
         description="Models, outbox and evidence live here; relative to the working directory. "
         "Default: $XUELIANG_DATA_DIR or `.data`.",
     )
@@ -132,13 +148,17 @@ def load_config(path: str | Path) -> ServiceConfig:
         raise ConfigError(path, [("", f"invalid YAML: {where}{getattr(exc, 'problem', exc)}")]) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, [("", "the top level must be a mapping")])
+    if "data_dir" not in raw and os.environ.get("XUELIANG_DATA_DIR"):
+        raw["data_dir"] = os.environ["XUELIANG_DATA_DIR"]
     try:
         cfg = ServiceConfig.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            # Pydantic puts a union/discriminator tag in the path; drop the noise.
-            loc = tuple(p for p in err["loc"] if p not in ("dwell",))
+            # Pydantic puts the rule's discriminator tag in the path; drop the noise.
+            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES)
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc += ("type",)
             problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
         raise ConfigError(path, problems) from None
     _resolve_paths(cfg, path.parent)
@@ -180,7 +200,11 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
                 problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
             if catalogue is not None and rule.category not in catalogue:
                 problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
-            unknown = [c for c in rule.classes if c not in known]
-            if unknown:
-                problems.append((f"{where}.classes", f"model {cfg.model.name} has no class {unknown}"))
+            for field in ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes"):
+                unknown = [c for c in getattr(rule, field, []) if c not in known]
+                if unknown:
+                    problems.append((f"{where}.{field}", f"model {cfg.model.name} has no class {unknown}"))
+        for name in cam.objects:
+            if name not in known:
+                problems.append((f"cameras[{i}].objects.{name}", f"model {cfg.model.name} has no class {name!r}"))
     return problems

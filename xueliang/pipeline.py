@@ -7,6 +7,7 @@ live passes wall time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bridge.events import CameraContext, EventFactory
 from bridge.event import Event
@@ -27,7 +28,9 @@ class CameraPipeline:
         self.detector = detector
         self.factory = factory
         self.evidence = evidence
-        self.analyzer = CameraAnalyzer(camera.id, camera.zones, camera.rules, cfg.tracker, camera.analysis_fps)
+        self.analyzer = CameraAnalyzer(camera.id, camera.zones, camera.rules, cfg.tracker, camera.analysis_fps,
+                                       camera.objects, camera.masks)
+        self.tz = ZoneInfo(camera.timezone)
         self._class_ids = detector.class_ids(self.analyzer.classes) if camera.rules else []
         self.context = CameraContext(
             camera_id=camera.id,
@@ -43,9 +46,10 @@ class CameraPipeline:
         """Blocking model call; live runs it in the inference thread."""
         return self.detector.detect(frame.image, self._class_ids)
 
-    def analyse(self, detections: Detections, now: float) -> list[IncidentChange]:
+    def analyse(self, detections: Detections, now: float, at: datetime) -> list[IncidentChange]:
+        """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""
         self.frames_analysed += 1
-        return self.analyzer.process(detections, now)
+        return self.analyzer.process(detections, now, at.astimezone(self.tz))
 
     def events(self, frame: Frame, changes: list[IncidentChange], occurred_at: datetime,
                media_time_s: float | None = None) -> list[Event]:

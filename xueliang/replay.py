@@ -36,9 +36,10 @@ def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | Non
     t0 = time.perf_counter()
     for frame in iter_frames(camera_id, url, camera.analysis_fps, realtime=False,
                              rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s):
-        changes = pipe.analyse(pipe.detect(frame), frame.media_time_s)
+        at = replay_time(start, frame.media_time_s)
+        changes = pipe.analyse(pipe.detect(frame), frame.media_time_s, at)
         stats.frames += 1
-        for event in pipe.events(frame, changes, replay_time(start, frame.media_time_s), frame.media_time_s):
+        for event in pipe.events(frame, changes, at, frame.media_time_s):
             out.write(event.model_dump_json() + "\n")
             out.flush()
             stats.events += 1

@@ -142,10 +142,10 @@ class Service:
             frame = await cam.slot.get()
             try:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
-                changes = pipe.analyse(detections, frame.wall_time)
+                occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
+                changes = pipe.analyse(detections, frame.wall_time, occurred)
                 if not changes:
                     continue
-                occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
                 events = await asyncio.to_thread(pipe.events, frame, changes, occurred)
             except Exception:  # one bad frame must not stop the camera; it is logged and counted
                 cam.errors += 1

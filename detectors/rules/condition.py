@@ -12,3 +12,6 @@ class Condition:
     score: float  # confidence in [0, 1]
     bbox: tuple[float, float, float, float] | None  # normalised box of the main subject
     track_ids: tuple[int, ...] = ()
+    # For rules that report objects one by one (a dumped bag), the object's track id: each
+    # subject is its own incident. None for rules that report the zone as a whole.
+    subject: int | None = None

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from detectors.config import DwellRuleConfig
 from detectors.rules.condition import Condition
+from detectors.rules.scene import Scene
 from detectors.tracking import Track
 from detectors.zones import Zone
 
@@ -35,8 +36,12 @@ def time_entered(track: Track, zone: Zone, exit_tolerance_s: float, now: float) 
     return entered
 
 
-def dwell(rule: DwellRuleConfig, zone: Zone, tracks: Iterable[Track], now: float) -> list[Condition]:
+def dwell(rule: DwellRuleConfig, zone: Zone, scene: Scene) -> list[Condition]:
     """One condition for the zone if any qualifying track has stayed `min_dwell_s`; the longest wins."""
+    return longest_stay(rule, zone, scene.tracks, scene.now)
+
+
+def longest_stay(rule: DwellRuleConfig, zone: Zone, tracks: Iterable[Track], now: float) -> list[Condition]:
     classes = set(rule.classes)
     best: tuple[float, Track] | None = None
     qualifying: list[int] = []
