@@ -22,6 +22,7 @@ soak: setup models
 
 bench: setup models
 	$(BIN)/python bench/replay_throughput.py
+	$(BIN)/python bench/detection_step.py
 
 setup: system-deps $(STAMP)
 

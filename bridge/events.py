@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
@@ -22,6 +22,7 @@ class CameraContext:
     categories: dict[str, str]  # rule id -> category code
     model: str
     config_hash: str
+    rule_models: dict[str, str] = field(default_factory=dict)  # rule id -> model, where not `model`
 
 
 class EventFactory:
@@ -58,5 +59,5 @@ class EventFactory:
             grid_reason=reason,
             confidence=round(min(1.0, max(0.0, cond.score)), 4),
             evidence=Evidence(snapshot=snapshot, bbox=[round(v, 4) for v in cond.bbox] if cond.bbox else None),
-            detector=DetectorRef(model=camera.model, rule=change.rule_id, config_hash=camera.config_hash),
+            detector=DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id, config_hash=camera.config_hash),
         )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -187,6 +188,45 @@ class DumpingRuleConfig(_RuleBase):
     warmup_s: float = Field(2.0, ge=0, description="Objects already in view during the first seconds are scenery, never dumped.")
     stationary_iou: float = Field(0.6, gt=0, le=1, description="IoU with its earlier box for the object to count as left standing.")
 
+
+class CustomClassConfig(_Strict):
+    """What one class of a custom model means: its category and its own thresholds."""
+
+    category: str = Field(description="Category code the class reports, e.g. sanitation.garbage-overflow.")
+    min_score: float = Field(0.5, gt=0, le=1, description="Minimum median score of the class's track.")
+    min_duration_s: float = Field(5.0, gt=0, description="Seconds the object must be seen (in the zone) before an incident opens.")
+    zone: str | None = Field(None, description="Camera zone to watch; the whole frame when omitted.")
+    grace_s: float = Field(5.0, ge=0, description="Seconds of absence before the incident clears.")
+    update_interval_s: float = Field(60.0, gt=0, description="At most one `updated` event per incident per this many seconds.")
+
+
+class CustomModelConfig(_Strict):
+    """An extra detection model (Ultralytics export: ONNX file or OpenVINO folder) for this camera."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Model name; rule ids of its classes are `<name>:<class>`.")
+    path: Path = Field(description="The exported model: a `.onnx` file or an `*_openvino_model` folder; relative to the config file.")
+    backend: Literal["onnx", "openvino"] = Field("onnx", description="Engine that runs it.")
+    imgsz: int = Field(640, ge=160, le=1920, multiple_of=32, description="Input size it was exported at.")
+    min_score: float = Field(0.25, gt=0, le=1, description="Per-detection minimum score before tracking.")
+    iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
+    classes: dict[str, CustomClassConfig] = Field(
+        min_length=1, description="Model class name -> category and thresholds; other classes are ignored."
+    )
+
+    def rules(self) -> list[DwellRuleConfig]:
+        """Each mapped class as a presence rule: seen in its zone for `min_duration_s`."""
+        return [
+            DwellRuleConfig(
+                id=f"{self.name}:{cls}", type="dwell", category=c.category, zone=c.zone or FULL_FRAME,
+                classes=[cls], min_dwell_s=c.min_duration_s, min_score=c.min_score, grace_s=c.grace_s,
+                update_interval_s=c.update_interval_s, exit_tolerance_s=2.0,
+            )
+            for cls, c in self.classes.items()
+        ]
+
+
+FULL_FRAME = "frame"
+FULL_FRAME_ZONE = ZoneConfig(name=FULL_FRAME, polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
 
 RULE_TYPES = ("dwell", "parking", "occupation", "crowd", "dumping")
 

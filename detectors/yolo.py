@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from detectors.config import ModelConfig
+from detectors.config import CustomModelConfig, ModelConfig
 from detectors.detections import Detections
-from detectors.model_store import resolve, ultralytics_env
+from detectors.model_store import ModelMissing, resolve, ultralytics_env
 
 
 def coco_names() -> dict[int, str]:
@@ -30,16 +30,24 @@ def coco_names() -> dict[int, str]:
 
 
 class YoloDetector:
-    def __init__(self, cfg: ModelConfig, data_dir: Path) -> None:
+    """An Ultralytics-exported YOLO detection model. `cfg` needs backend, imgsz, min_score, iou."""
+
+    def __init__(self, cfg: ModelConfig | CustomModelConfig, data_dir: Path) -> None:
         ultralytics_env(data_dir)
         import torch
         from ultralytics.data.augment import LetterBox
 
         self.cfg = cfg
-        self.path = resolve(cfg.name, cfg.backend, cfg.imgsz, data_dir)
+        if isinstance(cfg, CustomModelConfig):
+            self.path = cfg.path
+            if not self.path.exists():
+                raise ModelMissing(f"custom model {cfg.name}: {self.path} does not exist")
+            threads = os.cpu_count() or 1
+        else:
+            self.path = resolve(cfg.name, cfg.backend, cfg.imgsz, data_dir)
+            threads = cfg.threads or os.cpu_count() or 1
         self.model_name = cfg.name
         self._letterbox = LetterBox((cfg.imgsz, cfg.imgsz), auto=False)
-        threads = cfg.threads or os.cpu_count() or 1
         if cfg.backend != "torch":
             # NMS is all torch does here: give it one thread so it does not fight the engine's pool.
             torch.set_num_threads(1)
@@ -78,8 +86,11 @@ def _load_backend(backend: str, path: Path, threads: int):
     if backend == "openvino":
         import openvino as ov
 
+        xml = next(path.glob("*.xml"), None)
+        if xml is None:
+            raise ModelMissing(f"{path} is not an OpenVINO export folder (no .xml inside)")
         compiled = ov.Core().compile_model(
-            str(next(path.glob("*.xml"))), "CPU",
+            str(xml), "CPU",
             {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads},
         )
         request = compiled.create_infer_request()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.catalogue import Catalogue
 from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
-from detectors.config import RULE_TYPES, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
+from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.video import is_network_url
 
@@ -40,6 +40,10 @@ class CameraConfig(_Strict):
     masks: MaskConfig = Field(default_factory=MaskConfig, description="Include/exclude masks for detections.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
+    models: list[CustomModelConfig] = Field(
+        default_factory=list,
+        description="Extra models (garbage, fire and smoke, manhole covers, ...) whose classes map to categories.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
@@ -63,6 +67,7 @@ class CameraConfig(_Strict):
     def detection_hash(self, model: ModelConfig, tracker: TrackerConfig) -> str:
         """Short hash of everything that decides what this camera reports; events carry it."""
         doc = {"model": model.model_dump(), "tracker": tracker.model_dump(),
+               "custom": [m.model_dump(mode="json") for m in self.models],
                "zones": [z.model_dump() for z in self.zones], "rules": [r.model_dump() for r in self.rules],
                "objects": {k: v.model_dump() for k, v in self.objects.items()}, "masks": self.masks.model_dump(),
                "fps": self.analysis_fps}
@@ -176,6 +181,9 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
     for cam in cfg.cameras:
         if not is_network_url(cam.url) and not Path(cam.url).is_absolute():
             cam.url = str((base / cam.url).resolve())
+        for m in cam.models:
+            if not m.path.is_absolute():
+                m.path = (base / m.path).resolve()
 
 
 def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
@@ -204,6 +212,15 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
                 unknown = [c for c in getattr(rule, field, []) if c not in known]
                 if unknown:
                     problems.append((f"{where}.{field}", f"model {cfg.model.name} has no class {unknown}"))
+        for j, m in enumerate(cam.models):
+            where = f"cameras[{i}].models[{j}]"
+            if not m.path.exists():
+                problems.append((f"{where}.path", f"model file not found: {m.path}"))
+            for cls, c in m.classes.items():
+                if catalogue is not None and c.category not in catalogue:
+                    problems.append((f"{where}.classes.{cls}.category", f"unknown category {c.category!r}; see {catalogue.source}"))
+                if c.zone is not None and c.zone not in zones and c.zone != FULL_FRAME:
+                    problems.append((f"{where}.classes.{cls}.zone", f"no zone {c.zone!r} on camera {cam.id!r}"))
         for name in cam.objects:
             if name not in known:
                 problems.append((f"cameras[{i}].objects.{name}", f"model {cfg.model.name} has no class {name!r}"))

@@ -6,6 +6,7 @@ live passes wall time.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from bridge.events import CameraContext, EventFactory
 from bridge.event import Event
 from bridge.evidence import EvidenceStore
 from detectors.analyzer import CameraAnalyzer
+from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
 from detectors.annotate import annotated_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange
@@ -21,35 +23,59 @@ from ingest.frame import Frame
 from xueliang.config import CameraConfig, ServiceConfig
 
 
+@dataclass
+class Stage:
+    """One model and what watches its detections: the main COCO model, or a custom model."""
+
+    detector: YoloDetector
+    class_ids: list[int]
+    analyzer: CameraAnalyzer
+
+
 class CameraPipeline:
     def __init__(self, cfg: ServiceConfig, camera: CameraConfig, detector: YoloDetector,
-                 factory: EventFactory, evidence: EvidenceStore | None) -> None:
+                 factory: EventFactory, evidence: EvidenceStore | None,
+                 custom: list[tuple[CustomModelConfig, YoloDetector]] = ()) -> None:
         self.camera = camera
-        self.detector = detector
         self.factory = factory
         self.evidence = evidence
-        self.analyzer = CameraAnalyzer(camera.id, camera.zones, camera.rules, cfg.tracker, camera.analysis_fps,
-                                       camera.objects, camera.masks)
         self.tz = ZoneInfo(camera.timezone)
-        self._class_ids = detector.class_ids(self.analyzer.classes) if camera.rules else []
+        self.stages: list[Stage] = []
+        if camera.rules:
+            main = CameraAnalyzer(camera.id, camera.zones, camera.rules, cfg.tracker, camera.analysis_fps,
+                                  camera.objects, camera.masks)
+            self.stages.append(Stage(detector, detector.class_ids(main.classes), main))
+        categories = {r.id: r.category for r in camera.rules}
+        for j, (mcfg, mdet) in enumerate(custom):
+            rules = mcfg.rules()
+            try:
+                ids = mdet.class_ids(list(mcfg.classes))
+            except ValueError as exc:
+                raise ValueError(f"cameras[{camera.id}].models[{j}].classes: {exc}") from None
+            analyzer = CameraAnalyzer(camera.id, [*camera.zones, FULL_FRAME_ZONE], rules, cfg.tracker,
+                                      camera.analysis_fps, masks=camera.masks)
+            self.stages.append(Stage(mdet, ids, analyzer))
+            categories.update({r.id: r.category for r in rules})
         self.context = CameraContext(
             camera_id=camera.id,
             location=camera.location,
-            categories={r.id: r.category for r in camera.rules},
+            categories=categories,
             model=cfg.model.name,
             config_hash=camera.detection_hash(cfg.model, cfg.tracker),
+            rule_models={r.id: s.detector.model_name for s in self.stages for r in s.analyzer.rules},
         )
-        self._zones = {z.name: z.polygon for z in camera.zones}
+        self._zones = {z.name: z.polygon for z in [*camera.zones, FULL_FRAME_ZONE]}
         self.frames_analysed = 0
 
-    def detect(self, frame: Frame) -> Detections:
-        """Blocking model call; live runs it in the inference thread."""
-        return self.detector.detect(frame.image, self._class_ids)
+    def detect(self, frame: Frame) -> list[Detections]:
+        """Blocking model calls, one per stage; live runs them in the inference thread."""
+        return [s.detector.detect(frame.image, s.class_ids) for s in self.stages]
 
-    def analyse(self, detections: Detections, now: float, at: datetime) -> list[IncidentChange]:
+    def analyse(self, detections: list[Detections], now: float, at: datetime) -> list[IncidentChange]:
         """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""
         self.frames_analysed += 1
-        return self.analyzer.process(detections, now, at.astimezone(self.tz))
+        local = at.astimezone(self.tz)
+        return [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
 
     def events(self, frame: Frame, changes: list[IncidentChange], occurred_at: datetime,
                media_time_s: float | None = None) -> list[Event]:

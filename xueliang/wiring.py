@@ -1,12 +1,14 @@
 """Builds the parts that `run` and `replay` share from a validated config."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from bridge.catalogue import Catalogue
 from bridge.events import EventFactory
 from bridge.evidence import EvidenceStore
 from bridge.grid import GridIndex
+from detectors.config import CustomModelConfig
 from detectors.yolo import YoloDetector
 from xueliang.config import ServiceConfig
 from xueliang.pipeline import CameraPipeline
@@ -17,12 +19,23 @@ class Core:
     detector: YoloDetector
     factory: EventFactory
     evidence: EvidenceStore
+    data_dir: Path = Path(".data")
+    _custom: dict = field(default_factory=dict)
+
+    def custom_detector(self, cfg: CustomModelConfig) -> YoloDetector:
+        """One loaded instance per exported model, shared by the cameras that use it."""
+        key = (str(cfg.path), cfg.backend, cfg.imgsz, cfg.min_score, cfg.iou)
+        if key not in self._custom:
+            self._custom[key] = YoloDetector(cfg, self.data_dir)
+        return self._custom[key]
 
     def pipeline(self, cfg: ServiceConfig, camera_id: str) -> CameraPipeline:
-        return CameraPipeline(cfg, cfg.camera(camera_id), self.detector, self.factory, self.evidence)
+        camera = cfg.camera(camera_id)
+        custom = [(m, self.custom_detector(m)) for m in camera.models]
+        return CameraPipeline(cfg, camera, self.detector, self.factory, self.evidence, custom)
 
 
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, EvidenceStore(cfg.evidence_dir))
+    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, EvidenceStore(cfg.evidence_dir), cfg.data_dir)
