@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
-from bridge.evidence import EvidenceStore
+from bridge.evidence import EvidenceStore, media_type
 from bridge.hub import Hub
 from bridge.outbox import EventStore
 
@@ -134,7 +134,7 @@ def _events_router(state: ApiState) -> APIRouter:
         path = state.evidence.path_of(name)
         if path is None:
             raise HTTPException(404, f"no evidence named {name!r}")
-        return FileResponse(path, media_type="image/jpeg")
+        return FileResponse(path, media_type=media_type(name))
 
     return r
 

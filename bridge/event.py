@@ -48,7 +48,9 @@ class GridRef(_Model):
 
 
 class Evidence(_Model):
-    snapshot: str | None = Field(None, description="URL path of a JPEG snapshot, served by the API.")
+    snapshot: str | None = Field(None, description="URL path of the full frame with box and zone drawn (JPEG).")
+    crop: str | None = Field(None, description="URL path of a crop around the subject (JPEG).")
+    sha256: dict[str, str] = Field(default_factory=dict, description="sha256 of each stored item, by field name.")
     bbox: list[float] | None = Field(
         None, description="Object box in normalised image coordinates [x1, y1, x2, y2]."
     )

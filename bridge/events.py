@@ -9,6 +9,7 @@ from functools import lru_cache
 from bridge.catalogue import Catalogue
 from bridge.config import LocationConfig
 from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
+from bridge.evidence import StoredItem
 from bridge.grid import GridIndex
 from detectors.lifecycle import IncidentChange
 
@@ -40,7 +41,7 @@ class EventFactory:
         change: IncidentChange,
         camera: CameraContext,
         occurred_at: datetime,
-        snapshot: str | None,
+        evidence: dict[str, StoredItem] | None = None,
         media_time_s: float | None = None,
     ) -> Event:
         entry = self.catalogue[camera.categories[change.rule_id]]
@@ -58,6 +59,10 @@ class EventFactory:
             grid=grid,
             grid_reason=reason,
             confidence=round(min(1.0, max(0.0, cond.score)), 4),
-            evidence=Evidence(snapshot=snapshot, bbox=[round(v, 4) for v in cond.bbox] if cond.bbox else None),
+            evidence=Evidence(
+                bbox=[round(v, 4) for v in cond.bbox] if cond.bbox else None,
+                sha256={k: item.sha256 for k, item in (evidence or {}).items()},
+                **{k: item.url for k, item in (evidence or {}).items()},
+            ),
             detector=DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id, config_hash=camera.config_hash),
         )

@@ -8,7 +8,7 @@ import pytest
 
 from bridge.api import ApiState, CameraView, create_app
 from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
-from bridge.evidence import EvidenceStore
+from bridge.evidence import LocalEvidenceStore
 from bridge.hub import Hub
 from bridge.outbox import EventStore
 from ingest.redact import redact_url
@@ -31,7 +31,7 @@ def event(i: int, status="opened", category="market.road-occupation", grid="9900
 @pytest.fixture
 async def client(tmp_path):
     store = EventStore(tmp_path / "outbox.sqlite3")
-    evidence = EvidenceStore(tmp_path / "evidence")
+    evidence = LocalEvidenceStore(tmp_path / "evidence")
     url = "rtsp://admin:hunter2@127.0.0.1:8554/cam"
     cams = [CameraView(id="c1", name="Cam", url=redact_url(url), state="online", since=0, last_frame_at=None,
                        last_error=None, reconnects=0, frames_decoded=0, frames_sampled=0, frames_dropped=0,
@@ -87,7 +87,7 @@ async def test_cameras_never_show_credentials(client):
 
 
 async def test_evidence_served_and_names_cannot_escape(client):
-    url = client.evidence.put_jpeg(b"\xff\xd8\xff\xd9")
+    url = client.evidence.put(b"\xff\xd8\xff\xd9", "jpg").url
     res = await client.get(url)
     assert res.status_code == 200 and res.headers["content-type"] == "image/jpeg"
     for bad in ["/evidence/..%2Foutbox.sqlite3", "/evidence/nothere.jpg", "/evidence/" + "0" * 32 + ".jpg"]:

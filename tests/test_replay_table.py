@@ -5,13 +5,14 @@ Stays come from ../shared/fixtures/video/ATTRIBUTION.md. An incident must open w
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from datetime import datetime
 
 import pytest
 
-from tests.helpers import REPO, TABLE_STAYS, xueliang
+from tests.helpers import DATA_DIR, REPO, TABLE_STAYS, xueliang
 from xueliang.config import load_config
 from xueliang.replay import replay
 
@@ -53,7 +54,12 @@ def test_replay_cli_six_second_dwell_gives_six_incidents():
     assert occurred.utcoffset().total_seconds() == 8 * 3600
     assert (occurred - datetime.fromisoformat("2026-11-22T08:00:00+08:00")).total_seconds() == pytest.approx(
         first["source"]["media_time_s"], abs=0.01)
-    assert first["evidence"]["snapshot"].startswith("/evidence/") and len(first["evidence"]["bbox"]) == 4
+    evidence = first["evidence"]
+    assert evidence["snapshot"].startswith("/evidence/") and evidence["crop"].startswith("/evidence/")
+    assert len(evidence["bbox"]) == 4
+    for kind in ("snapshot", "crop"):
+        stored = DATA_DIR / "evidence" / evidence[kind].rsplit("/", 1)[1]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == evidence["sha256"][kind]
     assert first["detector"]["model"] == "yolov8n" and first["detector"]["rule"] == "stay-at-table"
 
 

@@ -15,7 +15,7 @@ from bridge.event import Event
 from bridge.evidence import EvidenceStore
 from detectors.analyzer import CameraAnalyzer
 from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
-from detectors.annotate import annotated_jpeg
+from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange
 from detectors.yolo import YoloDetector
@@ -82,12 +82,15 @@ class CameraPipeline:
         """Blocking (JPEG encode and write): live runs it in a thread when there are changes."""
         out = []
         for change in changes:
-            snapshot = None
+            stored = {}
             if self.evidence is not None:
-                jpeg = annotated_jpeg(frame.image, change.condition.bbox, self._zones.get(change.zone or ""),
+                bbox = change.condition.bbox
+                jpeg = annotated_jpeg(frame.image, bbox, self._zones.get(change.zone or ""),
                                       f"{change.rule_id} {change.condition.score:.2f}")
-                snapshot = self.evidence.put_jpeg(jpeg)
-            out.append(self.factory.make(change, self.context, occurred_at, snapshot, media_time_s))
+                stored["snapshot"] = self.evidence.put(jpeg, "jpg")
+                if bbox:
+                    stored["crop"] = self.evidence.put(crop_jpeg(frame.image, bbox), "jpg")
+            out.append(self.factory.make(change, self.context, occurred_at, stored, media_time_s))
         return out
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bridge.catalogue import Catalogue
 from bridge.events import EventFactory
-from bridge.evidence import EvidenceStore
+from bridge.evidence import EvidenceStore, LocalEvidenceStore
 from bridge.grid import GridIndex
 from detectors.config import CustomModelConfig
 from detectors.yolo import YoloDetector
@@ -38,4 +38,4 @@ class Core:
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, EvidenceStore(cfg.evidence_dir), cfg.data_dir)
+    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)
