@@ -45,6 +45,11 @@ class GridRef(_Model):
     name: str
     street: str | None = Field(None, description="Street (街道) name.")
     community: str | None = Field(None, description="Community (社区/村居) name.")
+    nearest: bool = Field(
+        False, description="True when the point lies outside every grid and this is the nearest "
+        "grid within the layer's tolerance, not the grid containing the point.")
+    distance_m: float | None = Field(
+        None, description="With `nearest`: distance in metres from the point to this grid.")
 
 
 class Evidence(_Model):
