@@ -38,6 +38,9 @@ class Location(_Model):
     lon: float
     lat: float
     crs: Crs = Field(description="Coordinate system the point is expressed in.")
+    method: Literal["camera", "object"] = Field(
+        "camera", description="`object`: the object's ground position, projected through the "
+        "camera's image-to-ground homography; `camera`: the camera's (or sensor's) own position.")
 
 
 class GridRef(_Model):

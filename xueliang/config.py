@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.catalogue import Catalogue
+from bridge.homography import GroundConfig
 from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
 from detectors.config import ModelConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
@@ -32,6 +33,7 @@ class CameraConfig(_Strict):
     url: str = Field(description="RTSP URL (credentials allowed; they are never shown) or a video file path.")
     analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames per second the detectors look at.")
     location: LocationConfig = Field(description="Where the camera stands; events without a finer location use it.")
+    ground: GroundConfig | None = Field(None, description="Image-to-ground homography from control points; events then locate the object, not the camera.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bridge.events import CameraContext, EventFactory
+from bridge.homography import GroundProjector
 from bridge.event import Event
 from bridge.evidence import EvidenceStore
 from detectors.analyzer import CameraAnalyzer
@@ -35,6 +36,7 @@ class CameraPipeline:
             categories={r.id: r.category for r in camera.rules},
             model=cfg.model.name,
             config_hash=camera.detection_hash(cfg.model, cfg.tracker),
+            ground=GroundProjector(camera.ground) if camera.ground else None,
         )
         self._zones = {z.name: z.polygon for z in camera.zones}
         self.frames_analysed = 0
