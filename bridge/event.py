@@ -22,6 +22,12 @@ class _Model(BaseModel):
 class CategoryRef(_Model):
     code: str = Field(description="Category code from the catalogue, e.g. `street-order.loitering`.")
     name: str = Field(description="Human-readable category name.")
+    major: str | None = Field(None, description="Major class (大类) from the catalogue.")
+
+
+class RoutingRef(_Model):
+    unit: str = Field(description="Suggested responsible unit (归口单位) from the catalogue.")
+    priority: int = Field(ge=1, le=3, description="1 urgent, 2 normal, 3 low.")
 
 
 class SourceRef(_Model):
@@ -84,6 +90,10 @@ class Event(_Model):
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: Evidence
     detector: DetectorRef
+    routing: RoutingRef | None = Field(
+        None, description="Where the category says this goes (responsible unit, priority).")
+    priority: int | None = Field(
+        None, ge=1, le=3, description="Priority from the category's routing: 1 urgent, 2 normal, 3 low.")
 
     @property
     def key(self) -> str:

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from bridge.catalogue import Catalogue
 from bridge.config import LocationConfig
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
+from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, RoutingRef, SourceRef
 from bridge.grid import GridIndex
 from bridge.homography import GroundProjector
 from detectors.lifecycle import IncidentChange
@@ -64,7 +64,7 @@ class EventFactory:
             event_id=str(uuid.uuid4()),
             incident_id=change.incident_id,
             status=change.status,
-            category=CategoryRef(code=entry.code, name=entry.name),
+            category=CategoryRef(code=entry.code, name=entry.name, major=entry.major),
             occurred_at=occurred_at,
             source=SourceRef(kind="video", camera_id=camera.camera_id, zone=change.zone, media_time_s=media_time_s),
             location=location,
@@ -73,4 +73,6 @@ class EventFactory:
             confidence=round(min(1.0, max(0.0, cond.score)), 4),
             evidence=Evidence(snapshot=snapshot, bbox=[round(v, 4) for v in cond.bbox] if cond.bbox else None),
             detector=DetectorRef(model=camera.model, rule=change.rule_id, config_hash=camera.config_hash),
+            routing=RoutingRef(unit=entry.unit, priority=entry.priority),
+            priority=entry.priority,
         )
