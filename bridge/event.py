@@ -99,3 +99,13 @@ class Event(_Model):
     def key(self) -> str:
         """Kafka key: the grid code, so one grid's events stay in order on one partition."""
         return self.grid.code if self.grid else "unresolved"
+
+
+def event_json_schema() -> dict:
+    """JSON Schema (draft 2020-12) of the event as it goes on the wire."""
+    schema = Event.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://xueliang-ingest.invalid/schemas/event-v{SCHEMA_VERSION}.json",
+        **schema,
+    }
