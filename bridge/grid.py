@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shapely.geometry import Point, shape
@@ -148,6 +149,9 @@ class GridIndex:
         self.features = {f.code: f for f in features}
         self.grids = [f for f in features if f.level == scheme.grid_level]
         self._tree = shapely.STRtree([g.geometry for g in self.grids])
+        self._codes_arr = np.array([g.code for g in self.grids], dtype=object)
+        self._rank = np.argsort(np.argsort(np.array([g.code for g in self.grids])))
+        self._matches: dict[str, GridMatch] = {}
 
     @classmethod
     def load(cls, path: Path, scheme: CodeScheme, crs: Crs = "wgs84",
@@ -197,13 +201,15 @@ class GridIndex:
         (deterministic; a point exactly on a boundary is genuinely ambiguous).
         """
         check_crs(crs)
-        given = f"({lon}, {lat} {crs})"
         try:
             x, y = convert(lon, lat, crs, self.crs)
         except ValueError as e:
             return None, f"cannot place point in layer {self.name}: {e}"
         hits = self._tree.query(Point(x, y), predicate="intersects")
+        if len(hits) == 1:  # the usual case, kept short: this runs for every event
+            return self._match(self.grids[int(hits[0])]), None
         if len(hits) == 0:
+            given = f"({lon}, {lat} {crs})"
             tol = self.tolerance_m if tolerance_m is None else tolerance_m
             near = self._nearest(x, y, tol) if tol > 0 else None
             if near is not None:
@@ -213,6 +219,26 @@ class GridIndex:
             return None, f"point {at} lies outside every grid of layer {self.name}{within}"
         grid = min((self.grids[int(h)] for h in hits), key=lambda g: g.code)
         return self._match(grid), None
+
+    def codes_many(self, lons: Any, lats: Any, crs: Crs) -> list[str | None]:
+        """Grid code of each point (None outside every grid), vectorised for batches.
+
+        One STRtree query for all points; ties on shared edges go to the lowest code as in
+        `resolve`. No nearest-grid tolerance and no reasons: use `resolve` for those.
+        """
+        check_crs(crs)
+        xs, ys = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+        if crs != self.crs:
+            xs, ys = np.array([convert(x, y, crs, self.crs) for x, y in zip(xs, ys)]).T
+        pts, grids = self._tree.query(shapely.points(xs, ys), predicate="intersects")
+        # Per point keep the hit with the lowest code: sort by (point, code rank), take firsts.
+        order = np.lexsort((self._rank[grids], pts))
+        pts, grids = pts[order], grids[order]
+        first = np.ones(len(pts), dtype=bool)
+        first[1:] = pts[1:] != pts[:-1]
+        out = np.full(len(xs), None, dtype=object)
+        out[pts[first]] = self._codes_arr[grids[first]]
+        return out.tolist()
 
     def _nearest(self, x: float, y: float, tolerance_m: float) -> GridMatch | None:
         # Candidates by planar degrees (a degree of longitude is the shorter one, so this
@@ -231,6 +257,12 @@ class GridIndex:
         return replace(self._match(best[2]), nearest=True, distance_m=round(best[0], 2))
 
     def _match(self, grid: GridFeature) -> GridMatch:
+        found = self._matches.get(grid.code)
+        if found is None:
+            found = self._matches[grid.code] = self._match_uncached(grid)
+        return found
+
+    def _match_uncached(self, grid: GridFeature) -> GridMatch:
         names: dict[str, tuple[str | None, str | None]] = {}
         for level in ("street", "community"):
             code = (grid.code[: self.scheme.width_of(level)]
