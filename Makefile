@@ -42,6 +42,7 @@ $(MODEL): | $(STAMP)
 
 reference: setup
 	$(BIN)/python scripts/update_readme_reference.py
+	$(BIN)/python scripts/update_event_schema.py
 
 clean:
 	rm -rf $(VENV) $(DATA)

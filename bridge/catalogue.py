@@ -6,18 +6,33 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+#: Packaged default, identical to configs/categories.yaml (a test keeps them in step).
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yaml")
+
+
+class Routing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    unit: str = Field(min_length=1, description="Suggested responsible unit (归口单位).")
+    priority: int = Field(2, ge=1, le=3, description="1 urgent, 2 normal, 3 low.")
 
 
 class CategoryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str = Field(pattern=r"^[a-z0-9-]+(\.[a-z0-9-]+)+$", description="Dotted code, major.minor.")
-    name: str = Field(description="Name as the grid centre uses it.")
+    name: str = Field(min_length=1, description="Name as the grid centre uses it.")
     name_en: str | None = Field(None, description="English gloss.")
-    major: str = Field(description="Major class (大类).")
-    unit: str = Field(description="Suggested responsible unit (归口单位).")
-    priority: int = Field(2, ge=1, le=3, description="1 urgent, 2 normal, 3 low.")
+    major: str = Field(min_length=1, description="Major class (大类).")
+    routing: Routing = Field(description="Where the centre should send it, and how urgent it is.")
+
+    @property
+    def unit(self) -> str:
+        return self.routing.unit
+
+    @property
+    def priority(self) -> int:
+        return self.routing.priority
 
 
 class Catalogue:
@@ -32,7 +47,10 @@ class Catalogue:
     @classmethod
     def load(cls, path: Path | None = None) -> Catalogue:
         path = path or DEFAULT_CATALOGUE
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: invalid YAML: {exc}") from None
         items = raw.get("categories") if isinstance(raw, dict) else None
         if not isinstance(items, list):
             raise ValueError(f"{path}: expected a top-level `categories:` list")

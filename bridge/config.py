@@ -26,6 +26,9 @@ class GridLayerConfig(_Strict):
     path: Path = Field(description="GeoJSON file of the grid layer; relative paths resolve against the config file.")
     crs: Crs = Field("wgs84", description="Coordinate system the layer's polygons are drawn in.")
     scheme: CodeScheme = Field(default_factory=CodeScheme, description="Grid code scheme: digit widths per level.")
+    nearest_tolerance_m: float = Field(
+        0.0, ge=0, description="A point outside every grid but within this many metres of one gets "
+        "the nearest grid, flagged `nearest: true` with `distance_m` in the event; 0 turns this off.")
 
 
 class OutboxConfig(_Strict):

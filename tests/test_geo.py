@@ -127,3 +127,22 @@ def test_inside_china_does_not_warn():
 def test_bad_input_raises_value_error(args, match):
     with pytest.raises(ValueError, match=match):
         convert(*args)
+
+
+def test_cli_geo_convert_prints_json_within_1m():
+    import json
+
+    from tests.helpers import xueliang
+
+    wlat, wlon, glat, glon = EVILTRANSFORM[0]  # Shanghai, published pair
+    res = xueliang("geo", "convert", "--from", "gcj02", "--to", "wgs84", str(glon), str(glat))
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["crs"] == "wgs84" and out["from"] == {"lon": glon, "lat": glat, "crs": "gcj02"}
+    assert haversine_m(out["lon"], out["lat"], wlon, wlat) < 1.0
+    src, dst, (lon, lat), (elon, elat) = GCOORD[5]  # bd09 -> wgs84
+    res = xueliang("geo", "convert", "--from", src, "--to", dst, str(lon), str(lat))
+    out = json.loads(res.stdout)
+    assert haversine_m(out["lon"], out["lat"], elon, elat) < 1.0
+    bad = xueliang("geo", "convert", "--from", "wgs84", "--to", "gcj02", "116.4", "139.9")
+    assert bad.returncode == 2 and "out of range" in bad.stderr

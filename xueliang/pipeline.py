@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bridge.events import CameraContext, EventFactory
+from bridge.homography import GroundProjector
 from bridge.event import Event
 from bridge.evidence import EvidenceStore
 from detectors.analyzer import CameraAnalyzer
@@ -63,6 +64,7 @@ class CameraPipeline:
             model=cfg.model.name,
             config_hash=camera.detection_hash(cfg.model, cfg.tracker),
             rule_models={r.id: s.detector.model_name for s in self.stages for r in s.analyzer.rules},
+            ground=GroundProjector(camera.ground) if camera.ground else None,
         )
         self._zones = {z.name: z.polygon for z in [*camera.zones, FULL_FRAME_ZONE]}
         self.frames_analysed = 0

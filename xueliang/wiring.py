@@ -36,6 +36,6 @@ class Core:
 
 
 def build_core(cfg: ServiceConfig) -> Core:
-    grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
+    grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs, cfg.grid.nearest_tolerance_m)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
     return Core(YoloDetector(cfg.model, cfg.data_dir), factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)

@@ -1,0 +1,64 @@
+"""One incident, one record (bridge.merge): pure, no I/O."""
+from __future__ import annotations
+
+import pytest
+
+from bridge.geo import LocalMetric
+from bridge.merge import IncidentMerger, Sighting
+
+ORIGIN = LocalMetric(117.015, 36.665)
+G1, G2 = "990001002002001", "990001002002002"
+
+
+def s(source, inc, east_m, t, category="sanitation.garbage-overflow", grid=G1, north_m=0.0):
+    lon, lat = ORIGIN.to_lonlat(east_m, north_m)
+    return Sighting(source, inc, category, grid, lon, lat, t)
+
+
+def test_sources_within_radius_and_window_merge_and_list_all_sources():
+    m = IncidentMerger(radius_m=30, window_s=300)
+    a, new_a = m.observe(s("camera:c1", "i1", 0, 0))
+    b, new_b = m.observe(s("camera:c2", "j7", 20, 60))
+    c, new_c = m.observe(s("sensor:bin-3", "k1", 35, 120))  # 15 m from c2's sighting: chained
+    assert new_a and not new_b and not new_c
+    assert a is b is c and a.incident_id == "i1"
+    assert a.sources == ["camera:c1", "camera:c2", "sensor:bin-3"]
+    assert (a.first_t, a.last_t) == (0, 120)
+
+
+@pytest.mark.parametrize("other", [
+    s("camera:c2", "j", 45, 10),  # too far
+    s("camera:c2", "j", 5, 301),  # too late
+    s("camera:c2", "j", 5, 10, category="market.road-occupation"),  # other category
+    s("camera:c2", "j", 5, 10, grid=G2),  # other grid, even though 5 m away
+])
+def test_does_not_merge_outside_r_t_category_or_grid(other):
+    m = IncidentMerger(radius_m=30, window_s=300)
+    first, _ = m.observe(s("camera:c1", "i1", 0, 0))
+    inc, new = m.observe(other)
+    assert new and inc is not first and first.sources == ["camera:c1"]
+
+
+def test_updates_of_a_merged_source_incident_stay_with_it_and_state_is_per_grid():
+    m = IncidentMerger(radius_m=30, window_s=60)
+    m.observe(s("camera:c1", "i1", 0, 0))
+    m.observe(s("camera:c1", "i2", 0, 0, grid=G2))
+    inc, new = m.observe(s("camera:c1", "i1", 500, 50))  # same source incident, moved: same record
+    assert not new and inc.incident_id == "i1" and len(inc.sightings) == 2
+    assert sorted(m.by_grid) == [G1, G2]
+    assert [i.incident_id for i in m.by_grid[G2]] == ["i2"]
+    gone = m.expire(now=100)
+    assert [i.incident_id for i in gone] == ["i2"] and list(m.by_grid) == [G1]
+    # after expiry a new sighting at the same place is a new incident
+    assert m.expire(now=200) and m.observe(s("camera:c2", "z", 0, 200))[1]
+
+
+def test_partitioned_mergers_agree_with_one_merger():
+    sightings = [s(f"camera:c{i % 3}", f"i{i}", (i * 7) % 50, i * 10, grid=(G1, G2)[i % 2])
+                 for i in range(40)]
+    whole = IncidentMerger(30, 120)
+    ids_whole = [whole.observe(x)[0].incident_id for x in sightings]
+    parts = {G1: IncidentMerger(30, 120), G2: IncidentMerger(30, 120)}
+    ids_parts = [parts[x.grid].observe(x)[0].incident_id for x in sightings]
+    assert ids_whole == ids_parts
+    assert len(set(ids_whole)) < len(sightings)  # something did merge
