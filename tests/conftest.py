@@ -17,3 +17,17 @@ def kafka_broker() -> Iterator[NoidaKafka]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def rtsp_server() -> Iterator["RtspServer"]:
+    """A real GStreamer RTSP server on a free loopback port looping the car clip at /cam."""
+    from tests.helpers import FIXTURES
+    from tests.rtsp import RtspServer
+
+    server = RtspServer({"cam": FIXTURES / "car-detection.mp4"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
