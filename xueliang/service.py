@@ -74,9 +74,7 @@ class Service:
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             worker = CameraWorker(
-                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True,
-                rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
-                reconnect=cfg.video.reconnect,
+                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True, video=cfg.video,
             )
             self.cameras.append(CameraRuntime(cam, slot, worker, core.pipeline(cfg, cam.id)))
         self._collector = CameraCollector(
