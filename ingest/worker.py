@@ -163,6 +163,7 @@ class CameraWorker:
         self._stop = threading.Event()
         self._last_packet = time.monotonic()
         self._reset_backoff = False
+        self.latest: Frame | None = None  # the last frame handed on (for snapshots and quality checks)
         self._thread = threading.Thread(target=self._run, name=f"decode-{camera_id}", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name=f"watchdog-{camera_id}", daemon=True)
 
@@ -209,6 +210,7 @@ class CameraWorker:
                     self.status.frames_sampled += 1
                     self.status.fps_sampled.tick()
                     last_t = frame.media_time_s
+                    self.latest = frame
                     self._deliver(frame)
                 error = "end of stream" if live else None
             except SourceError as exc:
