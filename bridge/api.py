@@ -1,15 +1,18 @@
 """The HTTP API for operations centres: events (query and live stream), cameras, evidence, health."""
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import cv2
+import numpy as np
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from bridge.evidence import EvidenceStore, media_type
@@ -28,11 +31,18 @@ class CameraView(BaseModel):
     id: str
     name: str | None
     url: str  # redacted
-    state: str
-    since: float
+    state: str = Field(description="connecting, online, stalled, offline or stopped.")
+    since: float = Field(description="Unix time the camera entered its state.")
+    down_since: float | None = Field(None, description="Unix time it stopped delivering; null while it delivers.")
     last_frame_at: float | None
     last_error: str | None
+    last_error_at: float | None = None
     reconnects: int
+    decode_errors: int = 0
+    fps_in: float = Field(0.0, description="Video packets (compressed frames) received per second, last 10 s.")
+    fps_analysed: float = Field(0.0, description="Frames through detection and rules per second, last 10 s.")
+    keyframes_only: bool = False
+    frames_received: int = 0
     frames_decoded: int
     frames_sampled: int
     frames_dropped: int
@@ -49,8 +59,10 @@ class ApiState:
         evidence: EvidenceStore,
         cameras: Callable[[], list[CameraView]],
         ready: Callable[[], bool],
+        snapshot: Callable[[str], np.ndarray | None] | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
+        self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -154,7 +166,34 @@ def _cameras_router(state: ApiState) -> APIRouter:
     async def cameras() -> list[CameraView]:
         return state.cameras()
 
+    def find(camera_id: str) -> CameraView:
+        for view in state.cameras():
+            if view.id == camera_id:
+                return view
+        raise HTTPException(404, f"no camera with id {camera_id!r}")
+
+    @r.get("/cameras/{camera_id}", response_model=CameraView)
+    async def camera(camera_id: str) -> CameraView:
+        return find(camera_id)
+
+    @r.get("/cameras/{camera_id}/snapshot", response_class=Response,
+           responses={200: {"content": {"image/jpeg": {}}}, 404: {}, 503: {}})
+    async def snapshot(camera_id: str) -> Response:
+        find(camera_id)
+        image = state.snapshot(camera_id)
+        if image is None:
+            raise HTTPException(503, f"camera {camera_id!r} has not delivered a frame yet")
+        jpeg = await asyncio.to_thread(_jpeg, image)
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
     return r
+
+
+def _jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"JPEG encoding failed for an image of shape {image.shape}")
+    return buf.tobytes()
 
 
 def _pages_router(state: ApiState) -> APIRouter:

@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class ReconnectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    initial_s: float = Field(1.0, gt=0, description="First wait before reconnecting after a failure, seconds.")
-    max_s: float = Field(30.0, gt=0, description="Cap on the reconnect wait, seconds.")
+    initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting after a failure, seconds.")
+    # A low cap: a camera that comes back streams again within a few seconds, and a reconnect
+    # attempt to a dead camera costs one refused TCP connect.
+    max_s: float = Field(3.0, gt=0, description="Cap on the reconnect wait, seconds.")
     jitter: float = Field(0.2, ge=0, le=1, description="Random spread added to each wait, as a fraction of it.")
 
 
@@ -24,3 +26,16 @@ class VideoInputConfig(BaseModel):
         5.0, gt=0, description="Socket timeout for network sources; a frozen server errors after about twice this."
     )
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig, description="Reconnect backoff.")
+    stall_after_s: float = Field(
+        5.0, gt=0,
+        description="Watchdog: a camera that delivered no video packet for this long is `stalled`, even with its socket open.",
+    )
+    picture_timeout_s: float = Field(
+        20.0, gt=0,
+        description="Reconnect when packets arrive but no picture was decoded for this long (a stream of garbage).",
+    )
+    decode: Literal["auto", "keyframes", "all"] = Field(
+        "auto",
+        description="`auto` decodes keyframes only while the analysis rate is at or below the keyframe rate, "
+        "else every frame; `keyframes`/`all` force one mode.",
+    )

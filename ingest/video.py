@@ -10,11 +10,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 import av
 
 from ingest.frame import Frame
-from ingest.redact import redact_url
+from ingest.redact import redact_text, redact_url
 
 
 def is_network_url(url: str) -> bool:
@@ -32,12 +33,13 @@ class FrameSampler:
     gap in the stream, never changes the analysis rate.
     """
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, slack: float = 0.0) -> None:
         self.period = 1.0 / fps
+        self.slack = slack  # fraction of a period a frame may come early and still be taken
         self._next: float | None = None
 
     def take(self, t: float) -> bool:
-        if self._next is None or t + 1e-6 >= self._next:
+        if self._next is None or t + 1e-6 + self.slack * self.period >= self._next:
             # After a gap, restart the grid at t instead of firing a burst to catch up.
             nxt = (self._next or t) + self.period
             self._next = nxt if nxt > t else t + self.period
@@ -66,7 +68,7 @@ def open_container(url: str, *, rtsp_transport: str = "tcp", socket_timeout_s: f
     try:
         return av.open(url.removeprefix("file://"), options=options, timeout=socket_timeout_s)
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(f"cannot open {redact_url(url)}: {exc}") from None
+        raise SourceError(f"cannot open {redact_url(url)}: {redact_text(str(exc))}") from None
 
 
 def probe(url: str) -> SourceInfo:
@@ -86,6 +88,55 @@ def probe(url: str) -> SourceInfo:
         return SourceInfo(stream.codec_context.width, stream.codec_context.height, fps, duration, start)
 
 
+class DecodeObserver:
+    """What the decode loop reports while it runs; the worker overrides these (no-ops here).
+
+    Calls come from the decode thread. `abort()` is asked once per packet: a reason string ends
+    the pass with a SourceError (the watchdog's way to break a stream that trickles bytes but no
+    pictures, which the socket timeout never sees).
+    """
+
+    def packet(self, keyframe: bool) -> None: ...
+
+    def decoded(self) -> None: ...
+
+    def decode_error(self, message: str) -> None: ...
+
+    def mode(self, keyframes_only: bool) -> None: ...
+
+    def abort(self) -> str | None:
+        return None
+
+
+DecodeMode = Literal["auto", "keyframes", "all"]
+
+
+class KeyframeGate:
+    """Decides, keyframe by keyframe, whether decoding keyframes alone is enough.
+
+    In "auto" it measures the interval between keyframes on the packets and skips non-key frames
+    while the analysis rate is at or below the keyframe rate; a camera whose GOP grows goes back to
+    full decode at its next keyframe. It starts optimistic (keyframes only): a fully decoded first
+    GOP would cost more than all the keyframes of a minute, and the switch can only happen at a
+    keyframe anyway, so at worst the first GOP after a connect is analysed at the keyframe rate.
+    """
+
+    def __init__(self, mode: DecodeMode, analysis_fps: float) -> None:
+        self.mode, self.fps = mode, analysis_fps
+        self._last_key: float | None = None
+        self.keyframes_only = mode != "all"
+
+    def on_keyframe(self, t: float) -> bool:
+        """Returns True when the decision changed."""
+        if self.mode != "auto":
+            return False
+        before = self.keyframes_only
+        if self._last_key is not None and t > self._last_key:
+            self.keyframes_only = self.fps <= 1.0 / (t - self._last_key) + 1e-6
+        self._last_key = t
+        return before != self.keyframes_only
+
+
 def iter_frames(
     camera_id: str,
     url: str,
@@ -95,42 +146,70 @@ def iter_frames(
     rtsp_transport: str = "tcp",
     socket_timeout_s: float = 5.0,
     media_offset_s: float = 0.0,
-    on_decoded=None,
+    decode: DecodeMode = "auto",
+    observer: DecodeObserver | None = None,
 ) -> Iterator[Frame]:
     """Decode one pass over a source and yield frames sampled at `analysis_fps`.
 
     Returns at end of stream. For a live source that end is a disconnect: PyAV ends the loop
     without an exception when the server goes away, so the caller decides what EOF means.
     `media_offset_s` is added to media times, so a looping file keeps a monotonic clock.
-    `on_decoded()` is called for every decoded frame (for the decoded-frames counter).
+    Only sampled frames are converted to BGR; with `decode="auto"` non-key frames are not even
+    decoded while the keyframes alone meet the analysis rate (see KeyframeGate).
     """
+    obs = observer or DecodeObserver()
     sampler = FrameSampler(analysis_fps)
+    gate = KeyframeGate(decode, analysis_fps)
     container = open_container(url, rtsp_transport=rtsp_transport, socket_timeout_s=socket_timeout_s)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "SLICE"  # one decode thread per stream: frame threading costs more CPU
+        ctx = stream.codec_context
+        ctx.thread_type = "SLICE"  # one decode thread per stream: frame threading costs more CPU
+        ctx.thread_count = 1
+        _set_skip(ctx, gate.keyframes_only, sampler)
+        obs.mode(gate.keyframes_only)
         first_pts: float | None = None
         wall_start = time.monotonic()
         index = 0
         try:
-            for vf in container.decode(stream):
-                if on_decoded is not None:
-                    on_decoded()
-                if vf.pts is None or vf.time is None:
+            for packet in container.demux(stream):
+                if packet.size:
+                    obs.packet(packet.is_keyframe)
+                    reason = obs.abort()
+                    if reason is not None:
+                        raise SourceError(f"{reason} on {redact_url(url)}")
+                    if packet.is_keyframe and packet.pts is not None and gate.on_keyframe(float(packet.pts * stream.time_base)):
+                        _set_skip(ctx, gate.keyframes_only, sampler)
+                        obs.mode(gate.keyframes_only)
+                try:
+                    frames = ctx.decode(packet)
+                except av.error.InvalidDataError as exc:  # a corrupt packet: count it, keep going
+                    obs.decode_error(redact_text(str(exc)))
                     continue
-                if first_pts is None:
-                    first_pts = vf.time
-                t = vf.time - first_pts
-                if not sampler.take(t):
-                    continue
-                if realtime:
-                    delay = wall_start + t - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                image = vf.to_ndarray(format="bgr24")
-                yield Frame(camera_id, index, media_offset_s + t, time.time(), vf.key_frame, image)
-                index += 1
+                for vf in frames:
+                    obs.decoded()
+                    if vf.pts is None or vf.time is None:
+                        continue
+                    if first_pts is None:
+                        first_pts = vf.time
+                    t = vf.time - first_pts
+                    if not sampler.take(t):
+                        continue
+                    if realtime:
+                        delay = wall_start + t - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                    image = vf.to_ndarray(format="bgr24")
+                    yield Frame(camera_id, index, media_offset_s + t, time.time(), vf.key_frame, image)
+                    index += 1
         except av.error.FFmpegError as exc:
-            raise SourceError(f"decode failed on {redact_url(url)}: {exc}") from None
+            raise SourceError(f"decode failed on {redact_url(url)}: {redact_text(str(exc))}") from None
     finally:
         container.close()
+
+
+def _set_skip(ctx, keyframes_only: bool, sampler: FrameSampler) -> None:
+    ctx.skip_frame = "NONKEY" if keyframes_only else "DEFAULT"
+    # Keyframes come on the camera's clock, not ours: accept one up to a quarter period early so a
+    # GOP equal to the analysis period is not halved by timestamp jitter.
+    sampler.slack = 0.25 if keyframes_only else 0.0

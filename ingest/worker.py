@@ -1,7 +1,15 @@
 """A supervised decode thread per camera: open, decode, hand off, and reconnect when it breaks.
 
-The thread never touches the event loop except through the `deliver` callback (a LatestSlot's
-`put`), so one camera's trouble cannot slow another or the loop.
+States: connecting -> online -> stalled -> offline (-> connecting ...), and stopped at the end.
+- online: pictures are being decoded.
+- stalled: the socket may still be open but no video packet arrived for `stall_after_s`; a
+  watchdog thread per camera sees it, because the decode thread is then blocked inside FFmpeg.
+- offline: the connection failed or ended (end of stream on a live source is a disconnect); the
+  worker waits (exponential backoff with jitter and a cap) and reconnects.
+
+The threads never touch the event loop except through the `deliver` callback (a LatestSlot's
+`put`), and PyAV releases the GIL while it waits and decodes, so one camera's trouble cannot slow
+another or the loop.
 """
 from __future__ import annotations
 
@@ -14,10 +22,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from ingest.config import ReconnectConfig
+from ingest.config import ReconnectConfig, VideoInputConfig
 from ingest.frame import Frame
+from ingest.rate import RateMeter
 from ingest.redact import redact_text, redact_url
-from ingest.video import SourceError, is_network_url, iter_frames
+from ingest.video import DecodeObserver, SourceError, is_network_url, iter_frames
 
 log = structlog.get_logger(__name__)
 
@@ -25,29 +34,53 @@ log = structlog.get_logger(__name__)
 class CameraState(str, enum.Enum):
     CONNECTING = "connecting"
     ONLINE = "online"
+    STALLED = "stalled"
     OFFLINE = "offline"
     STOPPED = "stopped"
 
 
 @dataclass
 class CameraStatus:
-    """What an operator sees about one camera; every field is safe to show (no credentials)."""
+    """What an operator sees about one camera; every field is safe to show (no credentials).
+
+    Written by the camera's decode and watchdog threads, read by anyone: transitions take the lock,
+    counters are plain ints (one writer each).
+    """
 
     camera_id: str
     url: str  # redacted
     state: CameraState = CameraState.CONNECTING
     since: float = field(default_factory=time.time)
-    last_frame_at: float | None = None
-    last_error: str | None = None
+    down_since: float | None = None  # when the camera last stopped delivering; None while it delivers
+    last_frame_at: float | None = None  # wall time of the last video packet received
+    last_error: str | None = None  # redacted
+    last_error_at: float | None = None
     reconnects: int = 0
+    decode_errors: int = 0
+    frames_received: int = 0  # video packets, i.e. compressed frames
     frames_decoded: int = 0
-    frames_sampled: int = 0
+    frames_sampled: int = 0  # converted and handed to analysis
+    keyframes_only: bool = False
+    fps_in: RateMeter = field(default_factory=RateMeter)
+    fps_sampled: RateMeter = field(default_factory=RateMeter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def set_state(self, state: CameraState, error: str | None = None) -> None:
-        if state is not self.state:
-            self.state, self.since = state, time.time()
-        if error is not None:
-            self.last_error = error
+    def set_state(self, state: CameraState, error: str | None = None, *, only_from: tuple[CameraState, ...] = ()) -> bool:
+        """Move to `state` (optionally only from one of `only_from`); True if the state changed."""
+        with self._lock:
+            if only_from and self.state not in only_from:
+                return False
+            now = time.time()
+            if error is not None:
+                self.last_error, self.last_error_at = redact_text(error), now
+            if state is self.state:
+                return False
+            if state is CameraState.ONLINE:
+                self.down_since = None
+            elif self.down_since is None and state in (CameraState.STALLED, CameraState.OFFLINE):
+                self.down_since = now
+            self.state, self.since = state, now
+            return True
 
 
 def backoff_delays(cfg: ReconnectConfig, rng: random.Random | None = None):
@@ -57,6 +90,47 @@ def backoff_delays(cfg: ReconnectConfig, rng: random.Random | None = None):
     while True:
         yield min(cfg.max_s, delay) * (1 + rng.uniform(0, cfg.jitter))
         delay = min(cfg.max_s, delay * 2)
+
+
+class _Observer(DecodeObserver):
+    """The decode loop's reports, folded into the camera's status."""
+
+    def __init__(self, worker: "CameraWorker") -> None:
+        self.w = worker
+        self.connected_at = time.monotonic()
+        self.last_picture = self.connected_at
+
+    def packet(self, keyframe: bool) -> None:
+        st = self.w.status
+        st.frames_received += 1
+        st.last_frame_at = time.time()
+        st.fps_in.tick()
+        self.w._last_packet = time.monotonic()
+
+    def decoded(self) -> None:
+        self.w.status.frames_decoded += 1
+        self.last_picture = time.monotonic()
+        if self.w.status.state is not CameraState.ONLINE:
+            if self.w.status.set_state(CameraState.ONLINE):
+                log.info("camera.online", camera=self.w.camera_id, url=self.w.status.url)
+            self.w._reset_backoff = True
+
+    def decode_error(self, message: str) -> None:
+        self.w.status.decode_errors += 1
+        log.warning("camera.decode_error", camera=self.w.camera_id, error=message)
+
+    def mode(self, keyframes_only: bool) -> None:
+        if keyframes_only != self.w.status.keyframes_only:
+            log.info("camera.decode_mode", camera=self.w.camera_id, keyframes_only=keyframes_only)
+        self.w.status.keyframes_only = keyframes_only
+
+    def abort(self) -> str | None:
+        if self.w._stop.is_set():
+            return "stopped"
+        silent = time.monotonic() - self.last_picture
+        if silent > self.w._video.picture_timeout_s:
+            return f"no picture decoded for {silent:.0f} s"
+        return None
 
 
 class CameraWorker:
@@ -76,9 +150,7 @@ class CameraWorker:
         *,
         realtime: bool,
         loop: bool,
-        rtsp_transport: str = "tcp",
-        socket_timeout_s: float = 5.0,
-        reconnect: ReconnectConfig | None = None,
+        video: VideoInputConfig | None = None,
     ) -> None:
         self.camera_id = camera_id
         self._url = url
@@ -86,44 +158,59 @@ class CameraWorker:
         self._deliver = deliver
         self._realtime = realtime
         self._loop = loop
-        self._transport = rtsp_transport
-        self._timeout = socket_timeout_s
-        self._reconnect = reconnect or ReconnectConfig()
+        self._video = video or VideoInputConfig()
         self.status = CameraStatus(camera_id, redact_url(url))
         self._stop = threading.Event()
+        self._last_packet = time.monotonic()
+        self._reset_backoff = False
+        self.latest: Frame | None = None  # the last frame handed on (for snapshots and quality checks)
         self._thread = threading.Thread(target=self._run, name=f"decode-{camera_id}", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name=f"watchdog-{camera_id}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._watchdog.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+        self._watchdog.join(timeout)
 
-    def _count_decoded(self) -> None:
-        self.status.frames_decoded += 1
+    def _watch(self) -> None:
+        """Frame-arrival watchdog: the decode thread cannot notice a silence it is blocked in."""
+        limit = self._video.stall_after_s
+        while not self._stop.wait(min(0.5, limit / 4)):
+            silent = time.monotonic() - self._last_packet
+            if silent > limit and self.status.set_state(
+                CameraState.STALLED, f"no video for {silent:.1f} s", only_from=(CameraState.ONLINE,)
+            ):
+                log.warning("camera.stalled", camera=self.camera_id, url=self.status.url, silent_s=round(silent, 1))
 
     def _run(self) -> None:
-        delays = backoff_delays(self._reconnect)
+        delays = backoff_delays(self._video.reconnect)
         offset = 0.0
         live = is_network_url(self._url)
+        v = self._video
         while not self._stop.is_set():
             self.status.set_state(CameraState.CONNECTING)
+            self._last_packet = time.monotonic()
             last_t = None
+            observer = _Observer(self)
             try:
-                for frame in iter_frames(
+                frames = iter_frames(
                     self.camera_id, self._url, self._fps, realtime=self._realtime,
-                    rtsp_transport=self._transport, socket_timeout_s=self._timeout,
-                    media_offset_s=offset, on_decoded=self._count_decoded,
-                ):
+                    rtsp_transport=v.rtsp_transport, socket_timeout_s=v.socket_timeout_s,
+                    media_offset_s=offset, decode=v.decode, observer=observer,
+                )
+                for frame in frames:
                     if self._stop.is_set():
                         break
-                    if self.status.state is not CameraState.ONLINE:
-                        self.status.set_state(CameraState.ONLINE)
-                        delays = backoff_delays(self._reconnect)
+                    if self._reset_backoff:
+                        delays, self._reset_backoff = backoff_delays(v.reconnect), False
                     self.status.frames_sampled += 1
-                    self.status.last_frame_at = frame.wall_time
+                    self.status.fps_sampled.tick()
                     last_t = frame.media_time_s
+                    self.latest = frame
                     self._deliver(frame)
                 error = "end of stream" if live else None
             except SourceError as exc:
@@ -141,6 +228,7 @@ class CameraWorker:
             self.status.set_state(CameraState.OFFLINE, error)
             self.status.reconnects += 1
             wait = next(delays)
-            log.warning("camera.offline", camera=self.camera_id, url=self.status.url, error=error, retry_in_s=round(wait, 2))
+            log.warning("camera.offline", camera=self.camera_id, url=self.status.url,
+                        error=self.status.last_error, retry_in_s=round(wait, 2))
             self._stop.wait(wait)
         self.status.set_state(CameraState.STOPPED)

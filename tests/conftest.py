@@ -17,3 +17,18 @@ def kafka_broker() -> Iterator[NoidaKafka]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def rtsp_server() -> Iterator["RtspServer"]:
+    """A real GStreamer RTSP server on a free loopback port looping the bundled table clip at /cam
+    (10 fps, a keyframe every second, like a camera with a 1 s GOP)."""
+    from tests.helpers import REPO
+    from tests.rtsp import RtspServer
+
+    server = RtspServer({"cam": REPO / "configs" / "media" / "table-stays.mp4"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -60,6 +60,15 @@ async def test_events_reach_late_kafka_keyed_by_grid_none_lost(tmp_path):
             await wait_for(drained, 60, "the outbox to drain into Kafka", svc.proc)
             stored = (await api.get("/events", params={"limit": 1000})).json()["events"]
             cams = (await api.get("/cameras")).json()
+            one = (await api.get(f"/cameras/{cams[0]['id']}")).json()
+            assert one["id"] == cams[0]["id"] and one["state"] == "online" and one["fps_analysed"] > 0
+            assert one["fps_in"] > 0 and one["last_frame_at"] > time.time() - 10
+            snap = await api.get(f"/cameras/{cams[0]['id']}/snapshot")
+            assert snap.headers["content-type"] == "image/jpeg" and snap.content[:2] == b"\xff\xd8"
+            assert (await api.get("/cameras/no-such-camera")).status_code == 404
+            metrics = (await api.get("/metrics")).text
+            assert f'xueliang_camera_state{{camera="{one["id"]}",state="online"}} 1.0' in metrics
+            assert "xueliang_camera_fps_analysed{" in metrics
 
             async def sse_has_all():  # it connected before the first event, so it must see each one
                 return {e["event_id"] for e in sse_events} >= {e["event_id"] for e in stored}

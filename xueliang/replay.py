@@ -35,7 +35,8 @@ def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | Non
     stats = ReplayStats()
     t0 = time.perf_counter()
     for frame in iter_frames(camera_id, url, camera.analysis_fps, realtime=False,
-                             rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s):
+                             rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
+                             decode=cfg.video.decode):
         at = replay_time(start, frame.media_time_s)
         changes = pipe.analyse(pipe.detect(frame), frame.media_time_s, at)
         stats.frames += 1

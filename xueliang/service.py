@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -26,6 +26,7 @@ from bridge.outbox import EventStore
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
+from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.pipeline import CameraPipeline
@@ -41,12 +42,16 @@ class CameraRuntime:
     worker: CameraWorker
     pipeline: CameraPipeline
     errors: int = 0
+    analysed_fps: RateMeter = field(default_factory=RateMeter)
 
     def view(self) -> CameraView:
         st = self.worker.status
         return CameraView(
             id=self.config.id, name=self.config.name, url=st.url, state=st.state.value, since=st.since,
-            last_frame_at=st.last_frame_at, last_error=st.last_error, reconnects=st.reconnects,
+            down_since=st.down_since, last_frame_at=st.last_frame_at, last_error=st.last_error,
+            last_error_at=st.last_error_at, reconnects=st.reconnects, decode_errors=st.decode_errors,
+            fps_in=round(st.fps_in.rate(), 2), fps_analysed=round(self.analysed_fps.rate(), 2),
+            keyframes_only=st.keyframes_only, frames_received=st.frames_received,
             frames_decoded=st.frames_decoded, frames_sampled=st.frames_sampled,
             frames_dropped=self.slot.dropped, frames_analysed=self.pipeline.frames_analysed,
         )
@@ -74,13 +79,12 @@ class Service:
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             worker = CameraWorker(
-                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True,
-                rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
-                reconnect=cfg.video.reconnect,
+                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True, video=cfg.video,
             )
             self.cameras.append(CameraRuntime(cam, slot, worker, core.pipeline(cfg, cam.id)))
         self._collector = CameraCollector(
-            lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed) for c in self.cameras])
+            lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed, c.analysed_fps.rate())
+                     for c in self.cameras])
         REGISTRY.register(self._collector)
 
         tasks = [asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}") for c in self.cameras]
@@ -90,7 +94,8 @@ class Service:
         server = None
         if cfg.api.enabled:
             app = create_app(ApiState(self.store, self.hub, core.evidence,
-                                      lambda: [c.view() for c in self.cameras], lambda: self.ready))
+                                      lambda: [c.view() for c in self.cameras], lambda: self.ready,
+                                      self._latest_image))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -144,6 +149,7 @@ class Service:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
                 changes = pipe.analyse(detections, frame.wall_time, occurred)
+                cam.analysed_fps.tick()
                 if not changes:
                     continue
                 events = await asyncio.to_thread(pipe.events, frame, changes, occurred)
@@ -153,6 +159,12 @@ class Service:
                 continue
             for event in events:
                 await self.publish(event)
+
+    def _latest_image(self, camera_id: str):
+        for c in self.cameras:
+            if c.config.id == camera_id:
+                return c.worker.latest.image if c.worker.latest is not None else None
+        return None
 
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""
