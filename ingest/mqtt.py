@@ -123,7 +123,8 @@ class MqttSource:
                  session_present=flags.session_present, subscriptions=self.subscriptions)
         # Subscribe on every connect: a broker that lost the session (expiry, restart without
         # persistence) must learn the subscriptions again.
-        subs = [(s, mqtt.SubscribeOptions(qos=self.cfg.qos)) for s in self.subscriptions]
+        v5 = self.cfg.protocol == "5"
+        subs = [(s, mqtt.SubscribeOptions(qos=self.cfg.qos) if v5 else self.cfg.qos) for s in self.subscriptions]
         if subs:
             client.subscribe(subs)
         self._settle_first(None)

@@ -39,7 +39,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.api.port = args.port
     if args.host is not None:
         cfg.api.host = args.host
-    asyncio.run(Service(cfg).run())
+    from ingest.mqtt import MqttRefused
+
+    try:
+        asyncio.run(Service(cfg).run())
+    except MqttRefused as exc:
+        print(f"{args.config}: mqtt: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 

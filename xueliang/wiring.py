@@ -14,7 +14,7 @@ from xueliang.pipeline import CameraPipeline
 
 @dataclass
 class Core:
-    detector: YoloDetector
+    detector: YoloDetector | None  # None when the config has no cameras (sensors only)
     factory: EventFactory
     evidence: EvidenceStore
 
@@ -25,4 +25,4 @@ class Core:
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, EvidenceStore(cfg.evidence_dir))
+    return Core(YoloDetector(cfg.model, cfg.data_dir) if cfg.cameras else None, factory, EvidenceStore(cfg.evidence_dir))
