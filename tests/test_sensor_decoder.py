@@ -70,3 +70,30 @@ def test_config_errors_name_the_topic():
         SensorInputConfig(topics=[{"pattern": "a/+", "profile": "dust"}])
     with pytest.raises(ValidationError, match="mixes wildcards"):
         TopicConfig(pattern="a/b+/c", profile="dust")
+
+
+def test_sensor_example_config_validates_and_errors_name_the_field(tmp_path):
+    import yaml
+
+    from tests.helpers import REPO
+    from xueliang.config import ConfigError, load_config
+
+    cfg = load_config(REPO / "configs" / "examples" / "sensors.yaml")
+    assert len(cfg.sensors.devices) == 8 and not cfg.cameras
+    doc = yaml.safe_load((REPO / "configs" / "examples" / "sensors.yaml").read_text())
+    doc["grid"]["path"] = str(REPO / "configs" / "grids" / "demo-district.geojson")
+    doc["sensors"]["devices"][1]["rules"][0]["category"] = "x.y"
+    doc["sensors"]["devices"][2]["cameras"] = ["nowhere"]
+    doc["sensors"]["devices"][3]["rules"][0]["above"] = "high"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    assert "sensors.devices[3].rules[0].above" in str(err.value)
+    doc["sensors"]["devices"][3]["rules"][0]["above"] = 0.15
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    text = str(err.value)
+    assert "sensors.devices[1].rules[0].category: unknown category 'x.y'" in text
+    assert "sensors.devices[2].cameras: no camera 'nowhere'" in text

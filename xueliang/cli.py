@@ -25,7 +25,8 @@ def _load(path: str) -> ServiceConfig:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _load(args.file)
-    print(f"{args.file}: ok ({len(cfg.cameras)} camera(s), {sum(len(c.rules) for c in cfg.cameras)} rule(s))")
+    print(f"{args.file}: ok ({len(cfg.cameras)} camera(s), {sum(len(c.rules) for c in cfg.cameras)} rule(s), "
+          f"{len(cfg.sensors.devices)} sensor(s))")
     return 0
 
 
