@@ -133,7 +133,7 @@ async def ours(port: int, n: int, tmp: Path) -> float:
     rt = SensorRuntime(cfg, factory, dl, publish_event)
     # Same decoder and rules without the broker: the CPU ceiling of our own per-message work.
     payloads = [(TOPIC.format(f"s{i % SENSORS}"), json.dumps({"data": {"pm10": 40 + i % 200, "pm25": 20},
-                 "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 3600 + i))}).encode())
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 30_000 + i))}).encode())
                 for i in range(20_000)]
     from detectors.sensors import SensorEngine
     eng = SensorEngine({d.id: list(d.rules) for d in cfg.sensors.devices}, time.time())
