@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
+from bridge.deadletters import DeadLetterStore
 from bridge.evidence import EvidenceStore, media_type
 from bridge.hub import Hub
 from bridge.outbox import EventStore
@@ -60,9 +61,12 @@ class ApiState:
         cameras: Callable[[], list[CameraView]],
         ready: Callable[[], bool],
         snapshot: Callable[[str], np.ndarray | None] | None = None,
+        deadletters: DeadLetterStore | None = None,
+        sensors: Callable[[], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
+        self.deadletters, self.sensors = deadletters, sensors
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -74,6 +78,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_health_router(state))
     app.include_router(_events_router(state))
     app.include_router(_cameras_router(state))
+    app.include_router(_sensors_router(state))
     app.include_router(_pages_router(state))
     return app
 
@@ -194,6 +199,49 @@ def _jpeg(image: np.ndarray, quality: int = 85) -> bytes:
     if not ok:
         raise RuntimeError(f"JPEG encoding failed for an image of shape {image.shape}")
     return buf.tobytes()
+
+
+class DeadLetterView(BaseModel):
+    id: int
+    received_at: float
+    topic: str
+    sensor_id: str | None
+    reason: str
+    detail: str
+    size: int
+    truncated: bool
+    payload: str
+    payload_encoding: Literal["utf-8", "base64"]
+
+
+class DeadLetterPage(BaseModel):
+    counts: dict[str, int]
+    items: list[DeadLetterView]
+    next_before: int | None = None
+
+
+def _sensors_router(state: ApiState) -> APIRouter:
+    r = APIRouter(tags=["sensors"])
+
+    @r.get("/deadletters", response_model=DeadLetterPage,
+           summary="Rejected sensor messages with their raw payload, newest first, and counts by reason.")
+    async def deadletters(
+        reason: str | None = Query(None, description="Only this rejection reason, e.g. `not_json`."),
+        sensor: str | None = Query(None, description="Only messages attributed to this sensor id."),
+        limit: int = Query(100, ge=1, le=1000),
+        before: int | None = Query(None, ge=1, description="Cursor: only entries older than this id."),
+    ) -> DeadLetterPage:
+        if state.deadletters is None:
+            return DeadLetterPage(counts={}, items=[])
+        rows = await state.deadletters.query(reason=reason, sensor=sensor, limit=limit, before=before)
+        return DeadLetterPage(counts=await state.deadletters.counts(), items=[DeadLetterView(**row) for row in rows],
+                              next_before=rows[-1]["id"] if len(rows) == limit else None)
+
+    @r.get("/sensors", summary="Every registered sensor: last values, last seen, readings, open rules.")
+    async def sensors() -> list[dict[str, Any]]:
+        return state.sensors() if state.sensors is not None else []
+
+    return r
 
 
 def _pages_router(state: ApiState) -> APIRouter:

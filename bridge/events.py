@@ -82,3 +82,42 @@ class EventFactory:
             routing=RoutingRef(unit=entry.unit, priority=entry.priority),
             priority=entry.priority,
         )
+
+
+@dataclass(frozen=True)
+class SensorContext:
+    """What the bridge needs to know about a sensor to describe its incidents."""
+
+    sensor_id: str
+    kind: str
+    location: LocationConfig
+    categories: dict[str, str]  # rule id -> category code
+    config_hash: str
+
+
+def make_sensor_event(factory: EventFactory, change: IncidentChange, sensor: SensorContext,
+                      occurred_at: datetime, evidence: dict[str, StoredItem] | None = None) -> Event:
+    """An IoT incident change as an Event: `source.kind` is `iot`, `detector.model` names the sensor kind.
+
+    `change.camera_id` carries the sensor id: the lifecycle is shared with video.
+    """
+    entry = factory.catalogue[sensor.categories[change.rule_id]]
+    loc = sensor.location
+    grid, reason = factory._resolve(loc.lon, loc.lat, loc.crs)
+    return Event(
+        event_id=str(uuid.uuid4()),
+        incident_id=change.incident_id,
+        status=change.status,
+        category=CategoryRef(code=entry.code, name=entry.name, major=entry.major),
+        occurred_at=occurred_at,
+        source=SourceRef(kind="iot", sensor_id=sensor.sensor_id),
+        location=Location(lon=loc.lon, lat=loc.lat, crs=loc.crs),
+        grid=grid,
+        grid_reason=reason,
+        confidence=round(min(1.0, max(0.0, change.condition.score)), 4),
+        evidence=Evidence(sha256={k: item.sha256 for k, item in (evidence or {}).items()},
+                          **{k: item.url for k, item in (evidence or {}).items()}),
+        detector=DetectorRef(model=f"sensor:{sensor.kind}", rule=change.rule_id, config_hash=sensor.config_hash),
+        routing=RoutingRef(unit=entry.unit, priority=entry.priority),
+        priority=entry.priority,
+    )

@@ -32,3 +32,16 @@ def rtsp_server() -> Iterator["RtspServer"]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A real Mosquitto broker: password auth, a TLS listener with a fresh CA, persistence on."""
+    from tests.mosquitto import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -26,7 +26,8 @@ def _load(path: str) -> ServiceConfig:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _load(args.file)
-    print(f"{args.file}: ok ({len(cfg.cameras)} camera(s), {sum(len(c.rules) for c in cfg.cameras)} rule(s))")
+    print(f"{args.file}: ok ({len(cfg.cameras)} camera(s), {sum(len(c.rules) for c in cfg.cameras)} rule(s), "
+          f"{len(cfg.sensors.devices)} sensor(s))")
     return 0
 
 
@@ -40,7 +41,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.api.port = args.port
     if args.host is not None:
         cfg.api.host = args.host
-    asyncio.run(Service(cfg).run())
+    from ingest.mqtt import MqttRefused
+
+    try:
+        asyncio.run(Service(cfg).run())
+    except MqttRefused as exc:
+        print(f"{args.config}: mqtt: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 

@@ -21,7 +21,10 @@ from bridge.homography import GroundConfig
 from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
+from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
+from detectors.sensor_config import SENSOR_RULE_TYPES
+from xueliang.sensor_config import SensorsConfig
 
 
 class _Strict(BaseModel):
@@ -90,7 +93,7 @@ class ServiceConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig, description="Detection model.")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker tuning (seconds).")
     video: VideoInputConfig = Field(default_factory=VideoInputConfig, description="Video transport settings.")
-    cameras: list[CameraConfig] = Field(min_length=1, description="The cameras this instance runs.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="The cameras this instance runs (at least one camera or sensor).")
     grid: GridLayerConfig = Field(description="The grid layer events are resolved against.")
     catalogue: Path | None = Field(None, description="Category catalogue YAML; default: the built-in one.")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The durable outbox.")
@@ -98,6 +101,16 @@ class ServiceConfig(_Strict):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="The dispatch queue; off when no servers are set.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    mqtt: MqttConfig | None = Field(None, description="The MQTT broker sensors report to; needed when `sensors.devices` is not empty.")
+    sensors: SensorsConfig = Field(default_factory=SensorsConfig, description="IoT sensors: registry, topics, decoder profiles, rules.")
+
+    @model_validator(mode="after")
+    def _sources(self) -> ServiceConfig:
+        if not self.cameras and not self.sensors.devices:
+            raise ValueError("configure at least one camera (`cameras`) or sensor (`sensors.devices`)")
+        if self.sensors.devices and self.mqtt is None:
+            raise ValueError("`sensors.devices` are configured but no `mqtt` broker to receive them from")
+        return self
 
     @field_validator("cameras")
     @classmethod
@@ -117,6 +130,10 @@ class ServiceConfig(_Strict):
     @property
     def outbox_path(self) -> Path:
         return self.outbox.path or self.data_dir / "outbox.sqlite3"
+
+    @property
+    def deadletters_path(self) -> Path:
+        return self.sensors.deadletters.path or self.data_dir / "deadletters.sqlite3"
 
     @property
     def evidence_dir(self) -> Path:
@@ -163,7 +180,7 @@ def load_config(path: str | Path) -> ServiceConfig:
         problems = []
         for err in exc.errors():
             # Pydantic puts the rule's discriminator tag in the path; drop the noise.
-            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES)
+            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES + SENSOR_RULE_TYPES)
             if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 loc += ("type",)
             problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
@@ -178,6 +195,10 @@ def load_config(path: str | Path) -> ServiceConfig:
 def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
     if not cfg.grid.path.is_absolute():
         cfg.grid.path = (base / cfg.grid.path).resolve()
+    tls = cfg.mqtt.tls if cfg.mqtt is not None else None
+    for name in ("ca_file", "cert_file", "key_file"):
+        if tls is not None and getattr(tls, name) is not None and not getattr(tls, name).is_absolute():
+            setattr(tls, name, (base / getattr(tls, name)).resolve())
     if cfg.catalogue is not None and not cfg.catalogue.is_absolute():
         cfg.catalogue = (base / cfg.catalogue).resolve()
     for cam in cfg.cameras:
@@ -226,4 +247,23 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
         for name in cam.objects:
             if name not in known:
                 problems.append((f"cameras[{i}].objects.{name}", f"model {cfg.model.name} has no class {name!r}"))
+    problems += _check_sensors(cfg, catalogue)
+    return problems
+
+
+def _check_sensors(cfg: ServiceConfig, catalogue: Catalogue | None) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    cameras = {c.id for c in cfg.cameras}
+    for i, dev in enumerate(cfg.sensors.devices):
+        for cam in dev.cameras:
+            if cam not in cameras:
+                problems.append((f"sensors.devices[{i}].cameras", f"no camera {cam!r}; cameras: {sorted(cameras)}"))
+        for j, rule in enumerate(dev.rules):
+            if catalogue is not None and rule.category not in catalogue:
+                problems.append((f"sensors.devices[{i}].rules[{j}].category",
+                                 f"unknown category {rule.category!r}; see {catalogue.source}"))
+    tls = cfg.mqtt.tls if cfg.mqtt is not None else None
+    for name in ("ca_file", "cert_file", "key_file"):
+        if tls is not None and getattr(tls, name) is not None and not getattr(tls, name).exists():
+            problems.append((f"mqtt.tls.{name}", f"file not found: {getattr(tls, name)}"))
     return problems

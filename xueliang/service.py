@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from bridge.api import ApiState, CameraView, create_app
+from bridge.deadletters import DeadLetterStore
 from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
 from bridge.hub import Hub
@@ -30,6 +31,7 @@ from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.pipeline import CameraPipeline
+from xueliang.sensors import SensorRuntime
 from xueliang.wiring import build_core
 
 log = structlog.get_logger(__name__)
@@ -43,6 +45,7 @@ class CameraRuntime:
     pipeline: CameraPipeline
     errors: int = 0
     analysed_fps: RateMeter = field(default_factory=RateMeter)
+    last_frame: Frame | None = None  # newest analysed frame: evidence for linked sensors
 
     def view(self) -> CameraView:
         st = self.worker.status
@@ -69,6 +72,8 @@ class Service:
         self.api_port: int | None = None
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._collector: CameraCollector | None = None
+        self.sensors: SensorRuntime | None = None
+        self.deadletters: DeadLetterStore | None = None
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -76,6 +81,15 @@ class Service:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
         core = await asyncio.to_thread(build_core, cfg)
+        if cfg.sensors.devices:
+            self.deadletters = DeadLetterStore(cfg.deadletters_path, max_rows=cfg.sensors.deadletters.max_rows)
+            self.sensors = SensorRuntime(cfg, core.factory, self.deadletters, self.publish,
+                                         lambda cams, label: self._snapshot(core.evidence, cams, label))
+            try:
+                await self.sensors.start()  # wrong credentials end the start-up here, with the broker's reason
+            except BaseException:
+                await self._shutdown([], None)
+                raise
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             worker = CameraWorker(
@@ -88,6 +102,8 @@ class Service:
         REGISTRY.register(self._collector)
 
         tasks = [asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}") for c in self.cameras]
+        if self.sensors is not None:
+            tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
         if cfg.kafka.bootstrap_servers:
             self.dispatcher = KafkaDispatcher(self.store, cfg.kafka)
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
@@ -95,7 +111,8 @@ class Service:
         if cfg.api.enabled:
             app = create_app(ApiState(self.store, self.hub, core.evidence,
                                       lambda: [c.view() for c in self.cameras], lambda: self.ready,
-                                      self._latest_image))
+                                      self._latest_image, deadletters=self.deadletters,
+                                      sensors=self.sensors.views if self.sensors is not None else None))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -138,6 +155,8 @@ class Service:
             REGISTRY.unregister(self._collector)
         if self.store is not None:
             self.store.close()
+        if self.deadletters is not None:
+            self.deadletters.close()
         log.info("service.stopped")
 
     async def _camera_loop(self, cam: CameraRuntime) -> None:
@@ -145,6 +164,7 @@ class Service:
         pipe = cam.pipeline
         while True:
             frame = await cam.slot.get()
+            cam.last_frame = frame
             try:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
@@ -164,6 +184,16 @@ class Service:
         for c in self.cameras:
             if c.config.id == camera_id:
                 return c.worker.latest.image if c.worker.latest is not None else None
+
+    async def _snapshot(self, evidence, camera_ids: list[str], label: str) -> dict | None:
+        """A JPEG of the newest frame of the first linked camera that has one, as evidence."""
+        from detectors.annotate import annotated_jpeg
+
+        for cam in self.cameras:
+            if cam.config.id in camera_ids and cam.last_frame is not None:
+                frame = cam.last_frame
+                item = await asyncio.to_thread(lambda: evidence.put(annotated_jpeg(frame.image, None, None, label), "jpg"))
+                return {"snapshot": item}
         return None
 
     async def publish(self, event: Event) -> None:
@@ -175,4 +205,5 @@ class Service:
         if self.dispatcher is not None:
             self.dispatcher.notify()
         log.info("event", status=event.status, category=event.category.code, camera=event.source.camera_id,
+                 sensor=event.source.sensor_id,
                  grid=event.grid.code if event.grid else None, incident=event.incident_id)

@@ -16,7 +16,7 @@ from xueliang.pipeline import CameraPipeline
 
 @dataclass
 class Core:
-    detector: YoloDetector
+    detector: YoloDetector | None  # None when the config has no cameras (sensors only)
     factory: EventFactory
     evidence: EvidenceStore
     data_dir: Path = Path(".data")
@@ -38,4 +38,5 @@ class Core:
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs, cfg.grid.nearest_tolerance_m)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)
+    detector = YoloDetector(cfg.model, cfg.data_dir) if cfg.cameras else None  # sensors-only: no model
+    return Core(detector, factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)
