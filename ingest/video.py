@@ -116,15 +116,16 @@ class KeyframeGate:
 
     In "auto" it measures the interval between keyframes on the packets and skips non-key frames
     while the analysis rate is at or below the keyframe rate; a camera whose GOP grows goes back to
-    full decode at its next keyframe. It starts optimistic (keyframes only): a fully decoded first
-    GOP would cost more than all the keyframes of a minute, and the switch can only happen at a
-    keyframe anyway, so at worst the first GOP after a connect is analysed at the keyframe rate.
+    full decode at its next keyframe. Until two keyframes have been seen the rate is unknown, so
+    the first GOP after a connect is decoded in full: it costs one GOP of decoding per connect,
+    and in exchange nothing is analysed late (with an 8 s GOP, starting on keyframes alone would
+    leave the first 8 s unanalysed, and a replay would open incidents late).
     """
 
     def __init__(self, mode: DecodeMode, analysis_fps: float) -> None:
         self.mode, self.fps = mode, analysis_fps
         self._last_key: float | None = None
-        self.keyframes_only = mode != "all"
+        self.keyframes_only = mode == "keyframes"
 
     def on_keyframe(self, t: float) -> bool:
         """Returns True when the decision changed."""
