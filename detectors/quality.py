@@ -127,10 +127,12 @@ class QualityMonitor:
 
     def raw_checks(self, t: Thumb) -> dict[str, bool]:
         out = {"no_signal": no_signal(self.cfg, t), "brightness": False, "colour_cast": False,
-               "frozen": frozen(self.cfg, t, self._previous),
-               "blur": False, "occlusion": False, "view_moved": False}
+               "frozen": False, "blur": False, "occlusion": False, "view_moved": False}
         if out["no_signal"]:
-            return out  # a flat picture says nothing about exposure, colour, focus or view
+            # A flat picture says nothing about motion, exposure, colour, focus or view: one
+            # fault (no signal), not a black screen reported as frozen as well.
+            return out
+        out["frozen"] = frozen(self.cfg, t, self._previous)
         out["brightness"] = brightness(self.cfg, t)
         out["colour_cast"] = colour_cast(self.cfg, t)
         if self.reference is not None:

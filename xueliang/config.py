@@ -24,6 +24,8 @@ from ingest.config import VideoInputConfig
 from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
 from detectors.sensor_config import SENSOR_RULE_TYPES
+from detectors.quality import QualityConfig
+from xueliang.health import HealthConfig
 from xueliang.sensor_config import SensorsConfig
 
 
@@ -45,6 +47,7 @@ class CameraConfig(_Strict):
     ground: GroundConfig | None = Field(None, description="Image-to-ground homography from control points; events then locate the object, not the camera.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="Video quality diagnosis (视频质量诊断) thresholds.")
     models: list[CustomModelConfig] = Field(
         default_factory=list,
         description="Extra models (garbage, fire and smoke, manhole covers, ...) whose classes map to categories.",
@@ -100,6 +103,7 @@ class ServiceConfig(_Strict):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Where evidence snapshots are kept.")
     kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="The dispatch queue; off when no servers are set.")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
+    health: HealthConfig = Field(default_factory=HealthConfig, description="Camera faults as incidents.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     mqtt: MqttConfig | None = Field(None, description="The MQTT broker sensors report to; needed when `sensors.devices` is not empty.")
     sensors: SensorsConfig = Field(default_factory=SensorsConfig, description="IoT sensors: registry, topics, decoder profiles, rules.")
@@ -247,6 +251,8 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
         for name in cam.objects:
             if name not in known:
                 problems.append((f"cameras[{i}].objects.{name}", f"model {cfg.model.name} has no class {name!r}"))
+    if catalogue is not None and cfg.health.category not in catalogue:
+        problems.append(("health.category", f"unknown category {cfg.health.category!r}; see {catalogue.source}"))
     problems += _check_sensors(cfg, catalogue)
     return problems
 

@@ -22,6 +22,7 @@ from detectors.lifecycle import IncidentChange
 from detectors.yolo import YoloDetector
 from ingest.frame import Frame
 from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.health import CameraHealth
 
 
 @dataclass
@@ -47,6 +48,8 @@ class CameraPipeline:
                                   camera.objects, camera.masks)
             self.stages.append(Stage(detector, detector.class_ids(main.classes), main))
         categories = {r.id: r.category for r in camera.rules}
+        self.health = CameraHealth(camera.id, cfg.health, camera.quality)
+        categories.update({rule: cfg.health.category for rule in self.health.rule_ids})
         for j, (mcfg, mdet) in enumerate(custom):
             rules = mcfg.rules()
             try:
@@ -73,19 +76,20 @@ class CameraPipeline:
         """Blocking model calls, one per stage; live runs them in the inference thread."""
         return [s.detector.detect(frame.image, s.class_ids) for s in self.stages]
 
-    def analyse(self, detections: list[Detections], now: float, at: datetime) -> list[IncidentChange]:
+    def analyse(self, frame: Frame, detections: list[Detections], now: float, at: datetime) -> list[IncidentChange]:
         """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""
         self.frames_analysed += 1
         local = at.astimezone(self.tz)
-        return [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
+        changes = [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
+        return changes + self.health.on_frame(frame.image, now)
 
-    def events(self, frame: Frame, changes: list[IncidentChange], occurred_at: datetime,
+    def events(self, frame: Frame | None, changes: list[IncidentChange], occurred_at: datetime,
                media_time_s: float | None = None) -> list[Event]:
         """Blocking (JPEG encode and write): live runs it in a thread when there are changes."""
         out = []
         for change in changes:
             stored = {}
-            if self.evidence is not None:
+            if self.evidence is not None and frame is not None:
                 bbox = change.condition.bbox
                 jpeg = annotated_jpeg(frame.image, bbox, self._zones.get(change.zone or ""),
                                       f"{change.rule_id} {change.condition.score:.2f}")

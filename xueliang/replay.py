@@ -38,7 +38,7 @@ def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | Non
                              rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
                              decode=cfg.video.decode):
         at = replay_time(start, frame.media_time_s)
-        changes = pipe.analyse(pipe.detect(frame), frame.media_time_s, at)
+        changes = pipe.analyse(frame, pipe.detect(frame), frame.media_time_s, at)
         stats.frames += 1
         for event in pipe.events(frame, changes, at, frame.media_time_s):
             out.write(event.model_dump_json() + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,6 +103,8 @@ class Service:
         REGISTRY.register(self._collector)
 
         tasks = [asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}") for c in self.cameras]
+        if self.cameras:
+            tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
         if self.sensors is not None:
             tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
         if cfg.kafka.bootstrap_servers:
@@ -168,7 +171,7 @@ class Service:
             try:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
-                changes = pipe.analyse(detections, frame.wall_time, occurred)
+                changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
                 cam.analysed_fps.tick()
                 if not changes:
                     continue
@@ -195,6 +198,19 @@ class Service:
                 item = await asyncio.to_thread(lambda: evidence.put(annotated_jpeg(frame.image, None, None, label), "jpg"))
                 return {"snapshot": item}
         return None
+
+    async def _health_loop(self, period_s: float = 1.0) -> None:
+        """Camera-offline incidents: a dead camera sends no frames, so its state is polled."""
+        while True:
+            await asyncio.sleep(period_s)
+            now = time.time()
+            for cam in self.cameras:
+                changes = cam.pipeline.health.on_status(cam.worker.status.down_since, now)
+                if not changes:
+                    continue
+                occurred = datetime.fromtimestamp(now).astimezone()
+                for event in cam.pipeline.events(None, changes, occurred):
+                    await self.publish(event)
 
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""
