@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: demo test soak bench setup system-deps models reference clean
 
 demo: setup models
-	$(BIN)/xueliang run -c configs/demo.yaml
+	BIN=$(BIN) bash scripts/demo.sh
 
 test: setup models
 	$(BIN)/python -m pytest -q -p no:cacheprovider

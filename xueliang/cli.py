@@ -169,6 +169,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensors_simulate(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    from xueliang.logs import setup_logging
+    from xueliang.simulate import simulate
+
+    setup_logging(cfg.log.level, cfg.log.format)
+    try:
+        sent = simulate(cfg, period_s=args.period, duration_s=args.duration)
+    except ValueError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 0
+    print(f"published {sent} readings", file=sys.stderr)
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from xueliang.reference import config_reference
 
@@ -235,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--imgsz", type=int, default=640)
     s.add_argument("--data-dir", default=os.environ.get("XUELIANG_DATA_DIR", ".data"))
     s.set_defaults(func=cmd_models_fetch)
+
+    sn = sub.add_parser("sensors", help="sensor tools").add_subparsers(dest="sensors_command", required=True)
+    s = sn.add_parser("simulate", help="publish realistic readings for the config's sensors (demo)")
+    s.add_argument("-c", "--config", required=True)
+    s.add_argument("--period", type=float, default=2.0, help="seconds between readings of a sensor")
+    s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
+    s.set_defaults(func=cmd_sensors_simulate)
 
     s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     s.set_defaults(func=cmd_config_reference)
