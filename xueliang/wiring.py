@@ -38,5 +38,7 @@ class Core:
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs, cfg.grid.nearest_tolerance_m)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    detector = YoloDetector(cfg.model, cfg.data_dir) if cfg.cameras else None  # sensors-only: no model
+    # Only load the model when some camera has rules for it (sensors-only, or cameras watched
+    # for health alone, need none).
+    detector = YoloDetector(cfg.model, cfg.data_dir) if any(c.rules for c in cfg.cameras) else None
     return Core(detector, factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)
