@@ -64,6 +64,9 @@ class GridRef(_Model):
 class Evidence(_Model):
     snapshot: str | None = Field(None, description="URL path of the full frame with box and zone drawn (JPEG).")
     crop: str | None = Field(None, description="URL path of a crop around the subject (JPEG).")
+    clip: str | None = Field(
+        None, description="URL path of a clip from about 10 s before the opening to 5 s after (MP4, not re-encoded)."
+    )
     sha256: dict[str, str] = Field(default_factory=dict, description="sha256 of each stored item, by field name.")
     bbox: list[float] | None = Field(
         None, description="Object box in normalised image coordinates [x1, y1, x2, y2]."

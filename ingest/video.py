@@ -14,6 +14,7 @@ from typing import Literal
 
 import av
 
+from ingest.clips import PacketRing
 from ingest.frame import Frame
 from ingest.redact import redact_text, redact_url
 
@@ -149,6 +150,7 @@ def iter_frames(
     media_offset_s: float = 0.0,
     decode: DecodeMode = "auto",
     observer: DecodeObserver | None = None,
+    ring: PacketRing | None = None,
 ) -> Iterator[Frame]:
     """Decode one pass over a source and yield frames sampled at `analysis_fps`.
 
@@ -169,6 +171,8 @@ def iter_frames(
         ctx.thread_count = 1
         _set_skip(ctx, gate.keyframes_only, sampler)
         obs.mode(gate.keyframes_only)
+        if ring is not None:
+            ring.begin(stream)
         first_pts: float | None = None
         wall_start = time.monotonic()
         index = 0
@@ -176,6 +180,11 @@ def iter_frames(
             for packet in container.demux(stream):
                 if packet.size:
                     obs.packet(packet.is_keyframe)
+                    if packet.pts is not None:
+                        if first_pts is None:  # frames and packets share one clock from here
+                            first_pts = float(packet.pts * stream.time_base)
+                        if ring is not None:
+                            ring.push(packet, media_offset_s + float(packet.pts * stream.time_base) - first_pts)
                     reason = obs.abort()
                     if reason is not None:
                         raise SourceError(f"{reason} on {redact_url(url)}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from ingest.clips import PacketRing
 from ingest.config import ReconnectConfig, VideoInputConfig
 from ingest.frame import Frame
 from ingest.rate import RateMeter
@@ -151,8 +152,10 @@ class CameraWorker:
         realtime: bool,
         loop: bool,
         video: VideoInputConfig | None = None,
+        ring: PacketRing | None = None,
     ) -> None:
         self.camera_id = camera_id
+        self._ring = ring  # the encoded stream's recent past, for evidence clips
         self._url = url
         self._fps = analysis_fps
         self._deliver = deliver
@@ -200,7 +203,7 @@ class CameraWorker:
                 frames = iter_frames(
                     self.camera_id, self._url, self._fps, realtime=self._realtime,
                     rtsp_transport=v.rtsp_transport, socket_timeout_s=v.socket_timeout_s,
-                    media_offset_s=offset, decode=v.decode, observer=observer,
+                    media_offset_s=offset, decode=v.decode, observer=observer, ring=self._ring,
                 )
                 for frame in frames:
                     if self._stop.is_set():

@@ -33,6 +33,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ClipConfig(_Strict):
+    enabled: bool = Field(True, description="Keep a ring of the encoded stream and attach a clip to each incident.")
+    before_s: float = Field(10.0, ge=0, le=60, description="Seconds of video before the opening.")
+    after_s: float = Field(5.0, ge=0, le=60, description="Seconds after the opening; the clip follows in an `updated` event.")
+
+
 class CameraConfig(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id, unique; appears in events.")
     name: str | None = Field(None, description="Display name.")
@@ -47,6 +53,7 @@ class CameraConfig(_Strict):
     ground: GroundConfig | None = Field(None, description="Image-to-ground homography from control points; events then locate the object, not the camera.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Named polygons rules refer to.")
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
+    clip: ClipConfig = Field(default_factory=ClipConfig, description="Evidence clips cut from the encoded stream.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="Video quality diagnosis (视频质量诊断) thresholds.")
     models: list[CustomModelConfig] = Field(
         default_factory=list,

@@ -6,7 +6,7 @@ live passes wall time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange
 from detectors.yolo import YoloDetector
+from ingest.clips import PacketRing
 from ingest.frame import Frame
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.health import CameraHealth
@@ -71,6 +72,11 @@ class CameraPipeline:
         )
         self._zones = {z.name: z.polygon for z in [*camera.zones, FULL_FRAME_ZONE]}
         self.frames_analysed = 0
+        clip = camera.clip
+        # Enough for `before_s` ahead of an opening, `after_s` behind it, and a long GOP.
+        self.ring = PacketRing(clip.before_s + clip.after_s + 10.0) if clip.enabled and self.stages else None
+        self._clip = clip
+        self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
 
     def detect(self, frame: Frame) -> list[Detections]:
         """Blocking model calls, one per stage; live runs them in the inference thread."""
@@ -87,8 +93,13 @@ class CameraPipeline:
                media_time_s: float | None = None) -> list[Event]:
         """Blocking (JPEG encode and write): live runs it in a thread when there are changes."""
         out = []
+        media_now = frame.media_time_s if frame is not None else None
         for change in changes:
             stored = {}
+            if change.status == "cleared" and change.incident_id in self._awaiting:
+                # Shorter than the clip's tail: the clip goes with the clear, cut up to now.
+                opened, m = self._awaiting.pop(change.incident_id)
+                stored |= self._cut(m, media_now)
             if self.evidence is not None and frame is not None:
                 bbox = change.condition.bbox
                 jpeg = annotated_jpeg(frame.image, bbox, self._zones.get(change.zone or ""),
@@ -97,7 +108,28 @@ class CameraPipeline:
                 if bbox:
                     stored["crop"] = self.evidence.put(crop_jpeg(frame.image, bbox), "jpg")
             out.append(self.factory.make(change, self.context, occurred_at, stored, media_time_s))
+            if change.status == "opened" and self.ring is not None and media_now is not None \
+                    and change.rule_id not in self.health.rule_ids:
+                self._awaiting[change.incident_id] = (change, media_now)
+        # A clip whose tail has been recorded goes out as an update of its incident.
+        for iid, (opened, m) in list(self._awaiting.items()):
+            if media_now is not None and media_now >= m + self._clip.after_s:
+                del self._awaiting[iid]
+                stored = self._cut(m, media_now)
+                if stored:
+                    update = replace(opened, status="updated", at=media_now)
+                    out.append(self.factory.make(update, self.context, occurred_at, stored, media_time_s))
         return out
+
+    @property
+    def clips_pending(self) -> bool:
+        return bool(self._awaiting)
+
+    def _cut(self, opened_at_media: float, until: float | None) -> dict:
+        if self.ring is None or self.evidence is None or until is None:
+            return {}
+        data = self.ring.cut(opened_at_media - self._clip.before_s, until)
+        return {"clip": self.evidence.put(data, "mp4")} if data else {}
 
 
 def replay_time(start: datetime, media_time_s: float) -> datetime:

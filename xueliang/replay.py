@@ -36,7 +36,7 @@ def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | Non
     t0 = time.perf_counter()
     for frame in iter_frames(camera_id, url, camera.analysis_fps, realtime=False,
                              rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
-                             decode=cfg.video.decode):
+                             decode=cfg.video.decode, ring=pipe.ring):
         at = replay_time(start, frame.media_time_s)
         changes = pipe.analyse(frame, pipe.detect(frame), frame.media_time_s, at)
         stats.frames += 1

@@ -93,10 +93,12 @@ class Service:
                 raise
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
+            pipeline = core.pipeline(cfg, cam.id)
             worker = CameraWorker(
                 cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True, video=cfg.video,
+                ring=pipeline.ring,
             )
-            self.cameras.append(CameraRuntime(cam, slot, worker, core.pipeline(cfg, cam.id)))
+            self.cameras.append(CameraRuntime(cam, slot, worker, pipeline))
         self._collector = CameraCollector(
             lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed, c.analysed_fps.rate())
                      for c in self.cameras])
@@ -173,7 +175,7 @@ class Service:
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
                 changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
                 cam.analysed_fps.tick()
-                if not changes:
+                if not changes and not pipe.clips_pending:
                     continue
                 events = await asyncio.to_thread(pipe.events, frame, changes, occurred)
             except Exception:  # one bad frame must not stop the camera; it is logged and counted
