@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from bridge.dispatch import KafkaConfig
 from bridge.event import Crs
 from bridge.grid import CodeScheme
+from bridge.merge_stage import MergeConfig
 
-__all__ = ["ApiConfig", "EvidenceConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "OutboxConfig"]
+__all__ = ["ApiConfig", "EvidenceConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "MergeConfig",
+           "OutboxConfig"]
 
 
 class _Strict(BaseModel):

@@ -21,6 +21,7 @@ from bridge.api import ApiState, CameraView, create_app
 from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
 from bridge.hub import Hub
+from bridge.merge_stage import MergeStage
 from bridge.metrics import EVENTS
 from bridge.outbox import EventStore
 from ingest.frame import Frame
@@ -64,6 +65,7 @@ class Service:
         self.api_port: int | None = None
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._collector: CameraCollector | None = None
+        self.merge: MergeStage | None = None
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -71,6 +73,7 @@ class Service:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
         core = await asyncio.to_thread(build_core, cfg)
+        self.merge = core.merge
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             worker = CameraWorker(
@@ -157,6 +160,8 @@ class Service:
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""
         assert self.store is not None
+        if self.merge is not None:  # the same incident seen by several sources: one record
+            event = self.merge.apply(event)
         seq = await self.store.append(event)
         EVENTS.labels(event.status, event.category.code).inc()
         self.hub.publish(seq, event.model_dump(mode="json"))

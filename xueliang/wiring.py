@@ -8,6 +8,7 @@ from bridge.catalogue import Catalogue
 from bridge.events import EventFactory
 from bridge.evidence import EvidenceStore, LocalEvidenceStore
 from bridge.grid import GridIndex
+from bridge.merge_stage import MergeStage
 from detectors.config import CustomModelConfig
 from detectors.yolo import YoloDetector
 from xueliang.config import ServiceConfig
@@ -20,6 +21,7 @@ class Core:
     factory: EventFactory
     evidence: EvidenceStore
     data_dir: Path = Path(".data")
+    merge: MergeStage | None = None  # shared by all cameras: incidents merge across them
     _custom: dict = field(default_factory=dict)
 
     def custom_detector(self, cfg: CustomModelConfig) -> YoloDetector:
@@ -38,4 +40,5 @@ class Core:
 def build_core(cfg: ServiceConfig) -> Core:
     grid = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs, cfg.grid.nearest_tolerance_m)
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
-    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)
+    return Core(YoloDetector(cfg.model, cfg.data_dir), factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir,
+                MergeStage(cfg.merge))
