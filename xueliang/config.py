@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.catalogue import Catalogue
 from bridge.homography import GroundConfig
-from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, MergeConfig, OutboxConfig
+from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
+                           MergeConfig, OutboxConfig)
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.video import is_network_url
@@ -97,6 +98,8 @@ class ServiceConfig(_Strict):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Where evidence snapshots are kept.")
     kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="The dispatch queue; off when no servers are set.")
     merge: MergeConfig = Field(default_factory=MergeConfig, description="Cross-source merge: one incident, one record.")
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig, description="What the platform's feedback does "
+                                     "(topic: `kafka.feedback_topic`).")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,15 +21,18 @@ from prometheus_client import REGISTRY
 from bridge.api import ApiState, CameraView, create_app
 from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
+from bridge.feedback import SuppressionGate
+from bridge.feedback_consumer import FeedbackConsumer
 from bridge.hub import Hub
 from bridge.merge_stage import MergeStage
-from bridge.metrics import EVENTS
+from bridge.metrics import EVENTS, SUPPRESSED
 from bridge.outbox import EventStore
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
 from ingest.worker import CameraWorker
 from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.wiring import build_core
 
@@ -66,12 +70,16 @@ class Service:
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._collector: CameraCollector | None = None
         self.merge: MergeStage | None = None
+        self.gate = SuppressionGate()  # closed work orders: what is kept back from the platform
+        self.feedback: FeedbackHandler | None = None
 
     async def run(self) -> None:
         cfg = self.cfg
         loop = asyncio.get_running_loop()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
+        self.gate.until.update(await self.store.suppressions(time.time()))
+        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, {c.id for c in cfg.cameras}, self.publish)
         core = await asyncio.to_thread(build_core, cfg)
         self.merge = core.merge
         for cam in cfg.cameras:
@@ -90,6 +98,8 @@ class Service:
         if cfg.kafka.bootstrap_servers:
             self.dispatcher = KafkaDispatcher(self.store, cfg.kafka)
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+            if cfg.kafka.feedback_topic:
+                tasks.append(asyncio.create_task(FeedbackConsumer(cfg.kafka, self.feedback).run(), name="feedback"))
         server = None
         if cfg.api.enabled:
             app = create_app(ApiState(self.store, self.hub, core.evidence,
@@ -127,6 +137,8 @@ class Service:
         if server is not None:
             server.should_exit = True
         self.hub.close()
+        if self.feedback is not None:
+            self.feedback.close()
         for t in tasks:
             if t.get_name() != "api":
                 t.cancel()
@@ -147,22 +159,32 @@ class Service:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
                 changes = pipe.analyse(detections, frame.wall_time, occurred)
-                if not changes:
-                    continue
-                events = await asyncio.to_thread(pipe.events, frame, changes, occurred)
+                events = await asyncio.to_thread(pipe.events, frame, changes, occurred) if changes else []
+                # Verify requests are answered from this frame; one that fails here is answered by
+                # its timeout instead.
+                checks = [(p, await asyncio.to_thread(pipe.verification, frame, p, occurred))
+                          for p in (self.feedback.take(cam.config.id) if self.feedback else [])]
             except Exception:  # one bad frame must not stop the camera; it is logged and counted
                 cam.errors += 1
                 log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)
                 continue
             for event in events:
                 await self.publish(event)
+            for p, event in checks:
+                await self.feedback.answered(p, event)
 
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""
         assert self.store is not None
         if self.merge is not None:  # the same incident seen by several sources: one record
             event = self.merge.apply(event)
-        seq = await self.store.append(event)
+        suppressed = self.gate.check(event, time.time())
+        seq = await self.store.append(event, suppressed)
+        if suppressed is not None:  # kept, queryable, never sent: the platform closed its work order
+            SUPPRESSED.labels(event.status, event.category.code).inc()
+            log.info("event suppressed", status=event.status, category=event.category.code,
+                     camera=event.source.camera_id, incident=event.incident_id, reason=suppressed)
+            return
         EVENTS.labels(event.status, event.category.code).inc()
         self.hub.publish(seq, event.model_dump(mode="json"))
         if self.dispatcher is not None:
