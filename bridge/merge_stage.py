@@ -41,15 +41,18 @@ class MergeStage:
         self._meta: dict[SourceKey, IncidentSource] = {}
 
     def apply(self, ev: Event) -> Event:
-        if not self.config.enabled or ev.grid is None or ev.status == "verified":
+        if not self.config.enabled or ev.status == "verified":
             return ev
         own = ev.sources[0] if ev.sources else IncidentSource(
             kind=ev.source.kind, camera_id=ev.source.camera_id, sensor_id=ev.source.sensor_id,
             zone=ev.source.zone, rule=ev.detector.rule, incident_id=ev.incident_id, active=True)
         key = (source_name(ev), own.incident_id)
+        grid = self._home.get(key) or (ev.grid.code if ev.grid else None)
+        if grid is None:  # never in a grid: nothing to merge with
+            return ev
+        self._home[key] = grid
         ends = ev.status == "cleared"
         lon, lat = convert(ev.location.lon, ev.location.lat, ev.location.crs, "wgs84")
-        grid = self._home.setdefault(key, ev.grid.code)
         inc, new = self.merger.observe(Sighting(key[0], key[1], ev.category.code, grid, lon, lat,
                                                 ev.occurred_at.timestamp(), ends))
         self._meta[key] = own.model_copy(update={"active": not ends})

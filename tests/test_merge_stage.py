@@ -86,3 +86,16 @@ def test_merged_events_validate_against_the_published_schema():
     v = validator()
     for e in (event(camera("a", 0), "opened", "a1", 0), event(camera("b", 5), "opened", "b1", 3)):
         v.validate(stage.apply(e).model_dump(mode="json"))
+
+
+def test_a_source_incident_stays_with_its_merged_incident_when_its_position_leaves_the_grid():
+    stage = MergeStage(MergeConfig(radius_m=50, window_s=300))
+    a, b = camera("a", 0), camera("b", 10)
+    stage.apply(event(a, "opened", "a1", 0))
+    stage.apply(event(b, "opened", "b1", 5))
+    far_b = camera("b", 5000)  # its object's position now lies outside every grid (or in another)
+    moved = event(far_b, "cleared", "b1", 20)
+    got = stage.apply(moved)
+    assert (got.incident_id, got.status) == ("a1", "updated")  # a1 still open: b's clear is an update
+    assert [(s.camera_id, s.active) for s in got.sources] == [("a", True), ("b", False)]
+    assert stage.apply(event(a, "cleared", "a1", 30)).status == "cleared" and stage.merger.by_grid == {}

@@ -97,7 +97,6 @@ class CameraPipeline:
             out.append(self.factory.make(change, self.context, occurred_at, stored, media_time_s))
         return out
 
-
     def current(self, rule_id: str, zone: str | None) -> list[Condition]:
         """The rule's conditions in `zone` on the latest analysed frame."""
         for s in self.stages:

@@ -160,18 +160,20 @@ class Service:
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
                 changes = pipe.analyse(detections, frame.wall_time, occurred)
                 events = await asyncio.to_thread(pipe.events, frame, changes, occurred) if changes else []
-                # Verify requests are answered from this frame; one that fails here is answered by
-                # its timeout instead.
-                checks = [(p, await asyncio.to_thread(pipe.verification, frame, p, occurred))
-                          for p in (self.feedback.take(cam.config.id) if self.feedback else [])]
             except Exception:  # one bad frame must not stop the camera; it is logged and counted
                 cam.errors += 1
                 log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)
                 continue
             for event in events:
                 await self.publish(event)
-            for p, event in checks:
-                await self.feedback.answered(p, event)
+            for p in self.feedback.take(cam.config.id) if self.feedback else []:
+                try:  # answered from this frame; one that fails here is answered by its timeout
+                    answer = await asyncio.to_thread(pipe.verification, frame, p, occurred)
+                except Exception:
+                    cam.errors += 1
+                    log.exception("camera.verification_failed", camera=cam.config.id, request=p.request_id)
+                    continue
+                await self.feedback.answered(p, answer)
 
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""
