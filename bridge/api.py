@@ -108,7 +108,7 @@ def _events_router(state: ApiState) -> APIRouter:
 
     @r.get("/events", response_model=EventPage)
     async def list_events(
-        status: Literal["opened", "updated", "cleared"] | None = None,
+        status: Literal["opened", "updated", "cleared", "verified"] | None = None,
         category: str | None = Query(None, description="Category code."),
         grid: str | None = Query(None, description="Grid code, or a prefix of one (a street or community)."),
         camera: str | None = None,
@@ -118,7 +118,9 @@ def _events_router(state: ApiState) -> APIRouter:
         rows = await state.store.query(status=status, category=category, grid=grid, camera=camera,
                                        limit=limit, before_seq=before)
         nxt = rows[-1].seq if len(rows) == limit else None
-        return EventPage(events=[row.event | {"seq": row.seq} for row in rows], next_before=nxt)
+        # `suppressed`: kept but not sent to the platform (closed work order), with the reason.
+        return EventPage(events=[row.event | {"seq": row.seq} | ({"suppressed": row.suppressed} if row.suppressed else {})
+                                 for row in rows], next_before=nxt)
 
     @r.get("/events/stream", summary="Live events as Server-Sent Events; resumes after Last-Event-ID.")
     async def stream(request: Request, last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:

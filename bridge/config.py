@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from bridge.dispatch import KafkaConfig
 from bridge.event import Crs
 from bridge.grid import CodeScheme
+from bridge.merge_stage import MergeConfig
 
-__all__ = ["ApiConfig", "EvidenceConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "OutboxConfig"]
+__all__ = ["ApiConfig", "EvidenceConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "FeedbackConfig",
+           "MergeConfig", "OutboxConfig"]
 
 
 class _Strict(BaseModel):
@@ -44,3 +46,16 @@ class ApiConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address the HTTP API and operations page listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API; 0 picks a free one.")
     enabled: bool = Field(True, description="Serve the API and operations page.")
+
+
+class FeedbackConfig(_Strict):
+    suppress_s: float = Field(
+        3600.0, gt=0, description="After the platform closes a work order, new incidents from the same "
+        "source, zone, rule and category are kept in the outbox but not sent for this many seconds "
+        "(a message's own `suppress_s` overrides it).")
+    verify_timeout_s: float = Field(
+        30.0, gt=0, description="A verify request whose camera gives no analysed frame within this many "
+        "seconds is answered with `still_present: null` and the reason.")
+    verify_max_age_s: float = Field(
+        600.0, gt=0, description="Verify requests older than this (by their Kafka timestamp, e.g. read "
+        "back after a long outage) are logged and counted, not answered.")

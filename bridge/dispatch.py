@@ -38,6 +38,12 @@ class KafkaConfig(BaseModel):
     )
     topic: str = Field("xueliang.events", description="Topic the events are produced to.")
     client_id: str = Field("xueliang-ingest", description="Kafka client id, shown in broker logs.")
+    feedback_topic: str | None = Field(
+        "xueliang.feedback", description="Topic of the platform's feedback (work order closed, verify "
+        "request; see docs/asyncapi.yaml); null: no feedback consumer.")
+    feedback_group: str = Field(
+        "xueliang-ingest", description="Consumer group of the feedback consumer. Instances that run "
+        "different cameras need a group each, so that each sees every feedback message.")
     acks: Literal["all", 1, 0] = Field(
         "all",
         description="Acknowledgements required: `all` (every in-sync replica), 1 (leader only), "

@@ -12,7 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 Crs = Literal["wgs84", "gcj02", "bd09", "cgcs2000"]
-Status = Literal["opened", "updated", "cleared"]
+# `verified`: the answer to a platform's verify request (see `verification`), not a lifecycle step.
+Status = Literal["opened", "updated", "cleared", "verified"]
 
 
 class _Model(BaseModel):
@@ -38,6 +39,25 @@ class SourceRef(_Model):
     media_time_s: float | None = Field(
         None, description="Replay only: seconds from the start of the recording."
     )
+
+
+class IncidentSource(_Model):
+    kind: Literal["video", "iot"]
+    camera_id: str | None = None
+    sensor_id: str | None = None
+    zone: str | None = Field(None, description="Zone name within the camera view, if any.")
+    rule: str | None = Field(None, description="Rule id that reported it.")
+    incident_id: str = Field(description="The source's own incident id; the first source's equals the "
+                             "event's `incident_id`.")
+    active: bool = Field(description="False once this source no longer sees the incident.")
+
+
+class Verification(_Model):
+    request_id: str = Field(description="`request_id` of the platform's verify request this answers.")
+    still_present: bool | None = Field(
+        description="True: the rule's condition holds on the camera's next analysed frame; False: it "
+        "does not (the incident is gone); null: the camera gave no frame in time (see `reason`).")
+    reason: str | None = Field(None, description="Why `still_present` is null.")
 
 
 class Location(_Model):
@@ -99,6 +119,13 @@ class Event(_Model):
         None, description="Where the category says this goes (responsible unit, priority).")
     priority: int | None = Field(
         None, ge=1, le=3, description="Priority from the category's routing: 1 urgent, 2 normal, 3 low.")
+    sources: list[IncidentSource] = Field(
+        default_factory=list, description="Every camera and sensor incident merged into this incident "
+        "(same category and grid, within the configured distance and time), in order of first report. "
+        "`incident_id` stays the first source's; `source` is the one reporting this event.")
+    verification: Verification | None = Field(
+        None, description="With status `verified`: the answer to a verify request, with a fresh snapshot "
+        "in `evidence`.")
 
     @property
     def key(self) -> str:

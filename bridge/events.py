@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from bridge.catalogue import Catalogue
 from bridge.config import LocationConfig
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, RoutingRef, SourceRef
+from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, IncidentSource, Location, RoutingRef, SourceRef
 from bridge.evidence import StoredItem
 from bridge.grid import GridIndex
 from bridge.homography import GroundProjector
@@ -81,6 +81,8 @@ class EventFactory:
             detector=DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id, config_hash=camera.config_hash),
             routing=RoutingRef(unit=entry.unit, priority=entry.priority),
             priority=entry.priority,
+            sources=[IncidentSource(kind="video", camera_id=camera.camera_id, zone=change.zone, rule=change.rule_id,
+                                    incident_id=change.incident_id, active=change.status != "cleared")],
         )
 
 

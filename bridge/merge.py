@@ -1,16 +1,23 @@
 """One incident, one record: merge sightings of one problem from several cameras and sensors.
 
-Two sightings are one incident when they have the same category, lie in the same grid, within
-`radius_m` metres of a sighting already in the incident and within `window_s` seconds of its
-latest sighting. The state is a dict keyed by grid code and a sighting only ever looks at its
-own grid's entry, so the merger can later run partitioned by grid across machines (the Kafka
-key is the grid code too). Pure: time comes in with the sighting; no clocks, no I/O.
+A new source incident joins an open merged incident when it has the same category, lies in the
+same grid, within `radius_m` metres of a sighting already in the incident, within `window_s`
+seconds of its latest sighting, and comes from a source not yet in it (one source's own
+incidents were already told apart by its lifecycle). A merged incident stays open while any of
+its source incidents is open and closes with the last one; a closed incident takes no new
+sightings, so a problem that comes back after the platform got `cleared` is a new incident.
+
+The state is a dict keyed by grid code and a sighting only ever looks at its own grid's entry,
+so the merger can later run partitioned by grid across machines (the Kafka key is the grid code
+too). Pure: time comes in with the sighting; no clocks, no I/O.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from bridge.geo import distance_m
+
+SourceKey = tuple[str, str]  # (source, source-local incident id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +31,11 @@ class Sighting:
     lon: float
     lat: float
     t: float  # seconds
+    ends: bool = False  # the source incident is over (its `cleared`)
+
+    @property
+    def key(self) -> SourceKey:
+        return self.source, self.incident_id
 
 
 @dataclass
@@ -33,15 +45,22 @@ class MergedIncident:
     grid: str
     first_t: float
     last_t: float
-    sightings: list[Sighting] = field(default_factory=list)
+    # Latest sighting of each source incident, in order of first report: bounded by the number
+    # of source incidents, however long they last.
+    latest: dict[SourceKey, Sighting] = field(default_factory=dict)
+    active: set[SourceKey] = field(default_factory=set)
 
     @property
     def sources(self) -> list[str]:
         """Every source that reported this incident, in order of first report."""
-        return list(dict.fromkeys(s.source for s in self.sightings))
+        return list(dict.fromkeys(k[0] for k in self.latest))
+
+    @property
+    def open(self) -> bool:
+        return bool(self.active)
 
     def near(self, s: Sighting, radius_m: float) -> bool:
-        return any(distance_m(m.lon, m.lat, s.lon, s.lat) <= radius_m for m in self.sightings)
+        return any(distance_m(m.lon, m.lat, s.lon, s.lat) <= radius_m for m in self.latest.values())
 
 
 class IncidentMerger:
@@ -49,38 +68,31 @@ class IncidentMerger:
         if radius_m < 0 or window_s < 0:
             raise ValueError(f"radius_m ({radius_m}) and window_s ({window_s}) must be >= 0")
         self.radius_m, self.window_s = radius_m, window_s
-        self.by_grid: dict[str, list[MergedIncident]] = {}
+        self.by_grid: dict[str, list[MergedIncident]] = {}  # open incidents only
 
     def observe(self, s: Sighting) -> tuple[MergedIncident, bool]:
-        """Add a sighting; returns (its merged incident, True if that incident is new)."""
+        """Add a sighting; returns (its merged incident, True if that incident is new).
+
+        After a sighting that `ends` the incident's last open source, `incident.open` is False
+        and the incident has left the state.
+        """
         incidents = self.by_grid.setdefault(s.grid, [])
-        for inc in incidents:  # an update of a source incident already merged
-            if any(m.source == s.source and m.incident_id == s.incident_id for m in inc.sightings):
-                return self._add(inc, s), False
-        candidates = [inc for inc in incidents
-                      if inc.category == s.category and abs(s.t - inc.last_t) <= self.window_s
-                      and inc.near(s, self.radius_m)]
-        if candidates:  # several: the most recent one, ties by id, so replicas agree
-            inc = max(candidates, key=lambda i: (i.last_t, i.incident_id))
-            return self._add(inc, s), False
-        inc = MergedIncident(s.incident_id, s.category, s.grid, s.t, s.t, [s])
-        incidents.append(inc)
-        return inc, True
-
-    @staticmethod
-    def _add(inc: MergedIncident, s: Sighting) -> MergedIncident:
-        inc.sightings.append(s)
-        inc.first_t, inc.last_t = min(inc.first_t, s.t), max(inc.last_t, s.t)
-        return inc
-
-    def expire(self, now: float) -> list[MergedIncident]:
-        """Forget incidents with no sighting for longer than window_s; returns them."""
-        gone: list[MergedIncident] = []
-        for grid in list(self.by_grid):
-            keep = [i for i in self.by_grid[grid] if now - i.last_t <= self.window_s]
-            gone += [i for i in self.by_grid[grid] if now - i.last_t > self.window_s]
-            if keep:
-                self.by_grid[grid] = keep
+        inc = next((i for i in incidents if s.key in i.latest), None)  # an update of a merged one
+        new = False
+        if inc is None:
+            candidates = [i for i in incidents
+                          if i.category == s.category and s.source not in i.sources
+                          and abs(s.t - i.last_t) <= self.window_s and i.near(s, self.radius_m)]
+            if candidates:  # several: the most recent one, ties by id, so replicas agree
+                inc = max(candidates, key=lambda i: (i.last_t, i.incident_id))
             else:
-                del self.by_grid[grid]
-        return gone
+                inc, new = MergedIncident(s.incident_id, s.category, s.grid, s.t, s.t), True
+                incidents.append(inc)
+        inc.latest[s.key] = s
+        (inc.active.discard if s.ends else inc.active.add)(s.key)
+        inc.first_t, inc.last_t = min(inc.first_t, s.t), max(inc.last_t, s.t)
+        if not inc.open:
+            incidents.remove(inc)
+        if not incidents:
+            del self.by_grid[s.grid]
+        return inc, new

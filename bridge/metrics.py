@@ -23,3 +23,24 @@ EVENTS = Counter(
     "Events accepted into the outbox, by status and category.",
     ["status", "category"],
 )
+FEEDBACK = Counter(
+    "xueliang_feedback_total",
+    "Valid feedback messages received from the platform, by type.",
+    ["type"],
+)
+FEEDBACK_REJECTED = Counter(
+    "xueliang_feedback_rejected_total",
+    "Feedback messages that could not be acted on, by reason (invalid_json, invalid_message, "
+    "unknown_incident, not_here, handler_error).",
+    ["reason"],
+)
+SUPPRESSED = Counter(
+    "xueliang_events_suppressed_total",
+    "Events kept in the outbox but not sent because a closed work order suppresses re-reporting.",
+    ["status", "category"],
+)
+VERIFICATIONS = Counter(
+    "xueliang_verifications_total",
+    "Verification events published, by result (present, gone, unknown).",
+    ["result"],
+)

@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 #: Version of the table layout below, kept in `PRAGMA user_version`.
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2  # 2: `suppressed` rows and the `suppressions` table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -48,15 +48,24 @@ CREATE TABLE IF NOT EXISTS events (
     key            TEXT    NOT NULL,
     schema_version INTEGER NOT NULL,
     payload        TEXT    NOT NULL,
-    delivered_at   REAL
+    delivered_at   REAL,
+    suppressed     TEXT  -- why it is kept but not sent (the platform closed the work order)
 );
-CREATE INDEX IF NOT EXISTS events_pending  ON events(seq) WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS events_pending  ON events(seq) WHERE delivered_at IS NULL AND suppressed IS NULL;
 CREATE INDEX IF NOT EXISTS events_status   ON events(status, seq);
 CREATE INDEX IF NOT EXISTS events_category ON events(category, seq);
 CREATE INDEX IF NOT EXISTS events_grid     ON events(grid, seq);
 CREATE INDEX IF NOT EXISTS events_camera   ON events(camera_id, seq);
 CREATE INDEX IF NOT EXISTS events_incident ON events(incident_id, seq);
+CREATE TABLE IF NOT EXISTS suppressions (
+    key         TEXT PRIMARY KEY,  -- JSON of (source, zone, rule, category)
+    until       REAL NOT NULL,     -- Unix time
+    incident_id TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
 """
+
+_PENDING = "delivered_at IS NULL AND suppressed IS NULL"
 
 # Upper bound for a grid-prefix range scan: sorts after any string that starts with the prefix.
 _PREFIX_END = "\U0010ffff"
@@ -81,6 +90,7 @@ class StoredEvent:
 
     seq: int
     event: dict[str, Any]
+    suppressed: str | None = None  # why it was kept back from Kafka, if it was
 
 
 class StoreClosedError(RuntimeError):
@@ -126,7 +136,10 @@ class EventStore:
             conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys=ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, STORE_SCHEMA_VERSION):
+            if version == 1:  # add what layout 2 has; no row changes
+                conn.execute("ALTER TABLE events ADD COLUMN suppressed TEXT")
+                conn.execute("DROP INDEX IF EXISTS events_pending")
+            elif version not in (0, STORE_SCHEMA_VERSION):
                 raise RuntimeError(
                     f"event store {self.path} has layout version {version}, this code knows "
                     f"version {STORE_SCHEMA_VERSION}; refusing to touch it"
@@ -140,7 +153,7 @@ class EventStore:
         # Kept in step by every append and mark, so the backlog gauge is exact at any moment,
         # also during an outage when the dispatcher only looks between backoff waits.
         self._pending_n = int(conn.execute(
-            "SELECT count(*) FROM events WHERE delivered_at IS NULL").fetchone()[0])
+            f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()[0])
         OUTBOX_BACKLOG.set(self._pending_n)
         log.info("event store opened", path=str(self.path), fsync=self.fsync,
                  backlog=self._pending_n)
@@ -150,14 +163,14 @@ class EventStore:
             raise StoreClosedError(f"event store {self.path} is closed")
         return self._conn
 
-    def _append(self, event: Event) -> int:
+    def _append(self, event: Event, suppressed: str | None = None) -> int:
         db = self._db()
         payload = event.model_dump_json()
         cur = db.execute(
             """
             INSERT INTO events (event_id, incident_id, status, category, grid, camera_id,
-                                occurred_at, created_at, key, schema_version, payload)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                occurred_at, created_at, key, schema_version, payload, suppressed)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(event_id) DO NOTHING
             """,
             (
@@ -172,8 +185,11 @@ class EventStore:
                 event.key,
                 event.schema_version,
                 payload,
+                suppressed,
             ),
         )
+        if cur.rowcount == 1 and suppressed is not None:
+            return int(cur.lastrowid)
         if cur.rowcount == 1:
             self._pending_n += 1
             if not db.in_transaction:  # in append_many the gauge moves after COMMIT
@@ -204,7 +220,7 @@ class EventStore:
         rows = self._db().execute(
             """
             SELECT seq, key, payload, category, grid, schema_version
-            FROM events WHERE delivered_at IS NULL ORDER BY seq LIMIT ?
+            FROM events WHERE delivered_at IS NULL AND suppressed IS NULL ORDER BY seq LIMIT ?
             """,
             (limit,),
         ).fetchall()
@@ -233,7 +249,7 @@ class EventStore:
                 marks = ",".join("?" * len(chunk))
                 cur = db.execute(
                     f"UPDATE events SET delivered_at = ? "
-                    f"WHERE seq IN ({marks}) AND delivered_at IS NULL",
+                    f"WHERE seq IN ({marks}) AND {_PENDING}",
                     (now, *chunk),
                 )
                 changed += cur.rowcount
@@ -246,7 +262,7 @@ class EventStore:
         return changed
 
     def _backlog(self) -> int:
-        row = self._db().execute("SELECT count(*) FROM events WHERE delivered_at IS NULL").fetchone()
+        row = self._db().execute(f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()
         return int(row[0])
 
     def _query(
@@ -282,19 +298,46 @@ class EventStore:
             where.append("seq > ?")
             args.append(after_seq)
         order = "ASC" if after_seq is not None else "DESC"
-        sql = "SELECT seq, payload FROM events"
+        sql = "SELECT seq, payload, suppressed FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq {order} LIMIT ?"
         args.append(limit)
         rows = self._db().execute(sql, args).fetchall()
-        return [StoredEvent(seq=seq, event=json.loads(payload)) for seq, payload in rows]
+        return [StoredEvent(seq, json.loads(payload), sup) for seq, payload, sup in rows]
 
     def _get(self, event_id: str) -> StoredEvent | None:
         row = self._db().execute(
-            "SELECT seq, payload FROM events WHERE event_id = ?", (event_id,)
+            "SELECT seq, payload, suppressed FROM events WHERE event_id = ?", (event_id,)
         ).fetchone()
-        return None if row is None else StoredEvent(seq=row[0], event=json.loads(row[1]))
+        return None if row is None else StoredEvent(row[0], json.loads(row[1]), row[2])
+
+    def _latest_of_incident(self, incident_id: str) -> StoredEvent | None:
+        row = self._db().execute(
+            "SELECT seq, payload, suppressed FROM events WHERE incident_id = ? AND status != 'verified' "
+            "ORDER BY seq DESC LIMIT 1", (incident_id,)
+        ).fetchone()
+        return None if row is None else StoredEvent(row[0], json.loads(row[1]), row[2])
+
+    def _suppress(self, keys: list[str], until: float, incident_id: str) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for key in keys:  # a later, longer window wins; a shorter one never shortens it
+                db.execute(
+                    "INSERT INTO suppressions (key, until, incident_id, created_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET until = max(until, excluded.until), "
+                    "incident_id = excluded.incident_id, created_at = excluded.created_at",
+                    (key, until, incident_id, time.time()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _suppressions(self, now: float) -> dict[str, float]:
+        db = self._db()
+        db.execute("DELETE FROM suppressions WHERE until <= ?", (now,))
+        return dict(db.execute("SELECT key, until FROM suppressions").fetchall())
 
     def _close_conn(self) -> None:
         if self._conn is not None:
@@ -318,13 +361,14 @@ class EventStore:
             raise StoreClosedError(f"event store {self.path} is closed") from exc
         return await asyncio.wrap_future(fut)
 
-    async def append(self, event: Event) -> int:
+    async def append(self, event: Event, suppressed: str | None = None) -> int:
         """Store `event`, committed before this returns; returns its `seq`.
 
         Appending an `event_id` that is already stored changes nothing and returns the
-        existing row's `seq`.
+        existing row's `seq`. With `suppressed` (the reason) the event is kept and queryable
+        but never sent to Kafka and not counted in the backlog.
         """
-        return await self._run(self._append, event)
+        return await self._run(self._append, event, suppressed)
 
     async def append_many(self, events: Iterable[Event]) -> list[int]:
         """Store several events in one transaction (all or none), committed before this
@@ -377,6 +421,18 @@ class EventStore:
     async def get(self, event_id: str) -> StoredEvent | None:
         """The stored event with this `event_id`, or None."""
         return await self._run(self._get, event_id)
+
+    async def latest_of_incident(self, incident_id: str) -> StoredEvent | None:
+        """The newest lifecycle event (not a verification) of this incident, or None."""
+        return await self._run(self._latest_of_incident, incident_id)
+
+    async def suppress(self, keys: Iterable[str], until: float, incident_id: str) -> None:
+        """Persist suppression windows (a restart keeps them), committed before this returns."""
+        await self._run(self._suppress, list(keys), until, incident_id)
+
+    async def suppressions(self, now: float) -> dict[str, float]:
+        """Suppression windows still running at `now` (Unix time), key -> until; drops the rest."""
+        return await self._run(self._suppressions, now)
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close the database. Safe to call twice."""

@@ -15,6 +15,7 @@ from detectors.config import MaskConfig, ObjectFilterConfig, RuleConfig, Tracker
 from detectors.detections import Detections
 from detectors.filters import DetectionFilter
 from detectors.lifecycle import IncidentChange, Lifecycle
+from detectors.rules.condition import Condition
 from detectors.rules.crowd import crowd
 from detectors.rules.dumping import dumping
 from detectors.rules.dwell import dwell
@@ -55,6 +56,8 @@ class CameraAnalyzer:
         self._history_s = tracker.history_s
         self._start: float | None = None
         self.tracks: list[Track] = []
+        # Each rule's conditions on the latest frame: a verify request asks whether they still hold.
+        self.conditions: dict[str, list[Condition]] = {}
         self._ids: list[int] | None = None
 
     @property
@@ -82,5 +85,6 @@ class CameraAnalyzer:
         for rule in self.rules:
             active = local is None or is_active(rule.active_hours, local)
             conditions = RULES[rule.type](rule, self.zones[rule.zone], scene) if active else []
+            self.conditions[rule.id] = conditions
             changes.extend(self.lifecycles[rule.id].step(conditions, now))
         return changes

@@ -10,9 +10,9 @@ ORIGIN = LocalMetric(117.015, 36.665)
 G1, G2 = "990001002002001", "990001002002002"
 
 
-def s(source, inc, east_m, t, category="sanitation.garbage-overflow", grid=G1, north_m=0.0):
+def s(source, inc, east_m, t, category="sanitation.garbage-overflow", grid=G1, north_m=0.0, ends=False):
     lon, lat = ORIGIN.to_lonlat(east_m, north_m)
-    return Sighting(source, inc, category, grid, lon, lat, t)
+    return Sighting(source, inc, category, grid, lon, lat, t, ends)
 
 
 def test_sources_within_radius_and_window_merge_and_list_all_sources():
@@ -44,13 +44,29 @@ def test_updates_of_a_merged_source_incident_stay_with_it_and_state_is_per_grid(
     m.observe(s("camera:c1", "i1", 0, 0))
     m.observe(s("camera:c1", "i2", 0, 0, grid=G2))
     inc, new = m.observe(s("camera:c1", "i1", 500, 50))  # same source incident, moved: same record
-    assert not new and inc.incident_id == "i1" and len(inc.sightings) == 2
+    assert not new and inc.incident_id == "i1" and len(inc.latest) == 1  # latest sighting only
     assert sorted(m.by_grid) == [G1, G2]
     assert [i.incident_id for i in m.by_grid[G2]] == ["i2"]
-    gone = m.expire(now=100)
-    assert [i.incident_id for i in gone] == ["i2"] and list(m.by_grid) == [G1]
-    # after expiry a new sighting at the same place is a new incident
-    assert m.expire(now=200) and m.observe(s("camera:c2", "z", 0, 200))[1]
+
+
+def test_a_merged_incident_closes_with_its_last_source_and_takes_no_new_sightings():
+    m = IncidentMerger(radius_m=30, window_s=600)
+    a, _ = m.observe(s("camera:c1", "i1", 0, 0))
+    m.observe(s("camera:c2", "j1", 10, 5))
+    inc, _ = m.observe(s("camera:c1", "i1", 0, 20, ends=True))
+    assert inc is a and inc.open and inc.active == {("camera:c2", "j1")}
+    inc, _ = m.observe(s("camera:c2", "j1", 10, 30, ends=True))
+    assert inc is a and not inc.open and m.by_grid == {}
+    again, new = m.observe(s("camera:c3", "k1", 0, 40))  # within R and T of a closed incident
+    assert new and again.incident_id == "k1"
+
+
+def test_one_sources_own_incidents_do_not_merge():
+    # The lifecycle already decided these are two incidents (two objects, or two zones).
+    m = IncidentMerger(radius_m=30, window_s=600)
+    a, _ = m.observe(s("camera:c1", "i1", 0, 0))
+    b, new = m.observe(s("camera:c1", "i2", 1, 5))
+    assert new and b is not a
 
 
 def test_partitioned_mergers_agree_with_one_merger():

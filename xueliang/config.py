@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.catalogue import Catalogue
 from bridge.homography import GroundConfig
-from bridge.config import ApiConfig, EvidenceConfig, GridLayerConfig, KafkaConfig, LocationConfig, OutboxConfig
+from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
+                           MergeConfig, OutboxConfig)
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.sensor_config import MqttConfig
@@ -109,6 +110,9 @@ class ServiceConfig(_Strict):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="The durable outbox.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Where evidence snapshots are kept.")
     kafka: KafkaConfig = Field(default_factory=KafkaConfig, description="The dispatch queue; off when no servers are set.")
+    merge: MergeConfig = Field(default_factory=MergeConfig, description="Cross-source merge: one incident, one record.")
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig, description="What the platform's feedback does "
+                                     "(topic: `kafka.feedback_topic`).")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Camera faults as incidents.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")

@@ -14,11 +14,13 @@ from bridge.events import CameraContext, EventFactory
 from bridge.homography import GroundProjector
 from bridge.event import Event
 from bridge.evidence import EvidenceStore
+from bridge.verify import PendingVerification, verification_event
 from detectors.analyzer import CameraAnalyzer
 from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
 from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange
+from detectors.rules.condition import Condition
 from detectors.yolo import YoloDetector
 from ingest.clips import PacketRing
 from ingest.frame import Frame
@@ -130,6 +132,29 @@ class CameraPipeline:
             return {}
         data = self.ring.cut(opened_at_media - self._clip.before_s, until)
         return {"clip": self.evidence.put(data, "mp4")} if data else {}
+
+    def current(self, rule_id: str, zone: str | None) -> list[Condition]:
+        """The rule's conditions in `zone` on the latest analysed frame."""
+        for s in self.stages:
+            if rule_id in s.analyzer.conditions:
+                return [c for c in s.analyzer.conditions[rule_id] if zone is None or c.zone == zone]
+        return []
+
+    def verification(self, frame: Frame, p: PendingVerification, at: datetime) -> Event:
+        """Blocking (JPEG): the answer to a verify request from this frame, with a fresh snapshot."""
+        if not any(p.rule in s.analyzer.lifecycles for s in self.stages):
+            return verification_event(p, at, None, reason=f"camera {self.camera.id} has no rule {p.rule!r} any more")
+        found = max(self.current(p.rule, p.zone), key=lambda c: c.score, default=None)
+        bbox = found.bbox if found else None
+        stored = {}
+        if self.evidence is not None:
+            label = f"verify {p.rule}: {'present' if found else 'gone'}"
+            stored["snapshot"] = self.evidence.put(
+                annotated_jpeg(frame.image, bbox, self._zones.get(p.zone or ""), label), "jpg")
+            if bbox:
+                stored["crop"] = self.evidence.put(crop_jpeg(frame.image, bbox), "jpg")
+        return verification_event(p, at, found is not None, evidence=stored, bbox=bbox,
+                                  score=found.score if found else None)
 
 
 def replay_time(start: datetime, media_time_s: float) -> datetime:

@@ -41,6 +41,8 @@ def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | Non
         changes = pipe.analyse(frame, pipe.detect(frame), frame.media_time_s, at)
         stats.frames += 1
         for event in pipe.events(frame, changes, at, frame.media_time_s):
+            if core.merge is not None:
+                event = core.merge.apply(event)
             out.write(event.model_dump_json() + "\n")
             out.flush()
             stats.events += 1

@@ -22,8 +22,11 @@ from bridge.api import ApiState, CameraView, create_app
 from bridge.deadletters import DeadLetterStore
 from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
+from bridge.feedback import SuppressionGate
+from bridge.feedback_consumer import FeedbackConsumer
 from bridge.hub import Hub
-from bridge.metrics import EVENTS
+from bridge.merge_stage import MergeStage
+from bridge.metrics import EVENTS, SUPPRESSED
 from bridge.outbox import EventStore
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
@@ -31,6 +34,7 @@ from ingest.metrics import CameraCollector
 from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.sensors import SensorRuntime
 from xueliang.wiring import build_core
@@ -75,12 +79,17 @@ class Service:
         self._collector: CameraCollector | None = None
         self.sensors: SensorRuntime | None = None
         self.deadletters: DeadLetterStore | None = None
+        self.merge: MergeStage | None = None
+        self.gate = SuppressionGate()  # closed work orders: what is kept back from the platform
+        self.feedback: FeedbackHandler | None = None
 
     async def run(self) -> None:
         cfg = self.cfg
         loop = asyncio.get_running_loop()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
+        self.gate.until.update(await self.store.suppressions(time.time()))
+        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, {c.id for c in cfg.cameras}, self.publish)
         core = await asyncio.to_thread(build_core, cfg)
         if cfg.sensors.devices:
             self.deadletters = DeadLetterStore(cfg.deadletters_path, max_rows=cfg.sensors.deadletters.max_rows)
@@ -91,6 +100,7 @@ class Service:
             except BaseException:
                 await self._shutdown([], None)
                 raise
+        self.merge = core.merge
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             pipeline = core.pipeline(cfg, cam.id)
@@ -112,6 +122,8 @@ class Service:
         if cfg.kafka.bootstrap_servers:
             self.dispatcher = KafkaDispatcher(self.store, cfg.kafka)
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+            if cfg.kafka.feedback_topic:
+                tasks.append(asyncio.create_task(FeedbackConsumer(cfg.kafka, self.feedback).run(), name="feedback"))
         server = None
         if cfg.api.enabled:
             app = create_app(ApiState(self.store, self.hub, core.evidence,
@@ -151,6 +163,8 @@ class Service:
         if server is not None:
             server.should_exit = True
         self.hub.close()
+        if self.feedback is not None:
+            self.feedback.close()
         for t in tasks:
             if t.get_name() != "api":
                 t.cancel()
@@ -175,15 +189,22 @@ class Service:
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
                 changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
                 cam.analysed_fps.tick()
-                if not changes and not pipe.clips_pending:
-                    continue
-                events = await asyncio.to_thread(pipe.events, frame, changes, occurred)
+                events = (await asyncio.to_thread(pipe.events, frame, changes, occurred)
+                          if changes or pipe.clips_pending else [])
             except Exception:  # one bad frame must not stop the camera; it is logged and counted
                 cam.errors += 1
                 log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)
                 continue
             for event in events:
                 await self.publish(event)
+            for p in self.feedback.take(cam.config.id) if self.feedback else []:
+                try:  # answered from this frame; one that fails here is answered by its timeout
+                    answer = await asyncio.to_thread(pipe.verification, frame, p, occurred)
+                except Exception:
+                    cam.errors += 1
+                    log.exception("camera.verification_failed", camera=cam.config.id, request=p.request_id)
+                    continue
+                await self.feedback.answered(p, answer)
 
     def _latest_image(self, camera_id: str):
         for c in self.cameras:
@@ -217,7 +238,15 @@ class Service:
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""
         assert self.store is not None
-        seq = await self.store.append(event)
+        if self.merge is not None:  # the same incident seen by several sources: one record
+            event = self.merge.apply(event)
+        suppressed = self.gate.check(event, time.time())
+        seq = await self.store.append(event, suppressed)
+        if suppressed is not None:  # kept, queryable, never sent: the platform closed its work order
+            SUPPRESSED.labels(event.status, event.category.code).inc()
+            log.info("event suppressed", status=event.status, category=event.category.code,
+                     camera=event.source.camera_id, incident=event.incident_id, reason=suppressed)
+            return
         EVENTS.labels(event.status, event.category.code).inc()
         self.hub.publish(seq, event.model_dump(mode="json"))
         if self.dispatcher is not None:

@@ -8,6 +8,7 @@ from bridge.catalogue import Catalogue
 from bridge.events import EventFactory
 from bridge.evidence import EvidenceStore, LocalEvidenceStore
 from bridge.grid import GridIndex
+from bridge.merge_stage import MergeStage
 from detectors.config import CustomModelConfig
 from detectors.yolo import YoloDetector
 from xueliang.config import ServiceConfig
@@ -20,6 +21,7 @@ class Core:
     factory: EventFactory
     evidence: EvidenceStore
     data_dir: Path = Path(".data")
+    merge: MergeStage | None = None  # shared by all cameras: incidents merge across them
     _custom: dict = field(default_factory=dict)
 
     def custom_detector(self, cfg: CustomModelConfig) -> YoloDetector:
@@ -41,4 +43,4 @@ def build_core(cfg: ServiceConfig) -> Core:
     # Only load the model when some camera has rules for it (sensors-only, or cameras watched
     # for health alone, need none).
     detector = YoloDetector(cfg.model, cfg.data_dir) if any(c.rules for c in cfg.cameras) else None
-    return Core(detector, factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir)
+    return Core(detector, factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir, MergeStage(cfg.merge))

@@ -1,0 +1,102 @@
+"""What the service does with the platform's feedback: suppression windows and verify requests.
+
+Work orders closed: the incident's source keys get a suppression window, persisted in the outbox
+database (a restart keeps it) and applied by the SuppressionGate in `Service.publish`.
+Verify requests: queued for the incident's camera; that camera's next analysed frame answers
+(`CameraPipeline.verification`). A request its camera cannot answer in `verify_timeout_s` is
+answered with `still_present: null`, so every accepted request gets an answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import structlog
+
+from bridge.config import FeedbackConfig
+from bridge.event import Event
+from bridge.feedback import FeedbackError, SuppressionGate, VerifyRequest, WorkOrderClosed, keys_of_stored
+from bridge.metrics import VERIFICATIONS
+from bridge.outbox import EventStore
+from bridge.verify import PendingVerification, verification_event
+
+log = structlog.get_logger(__name__)
+
+
+class FeedbackHandler:
+    def __init__(self, config: FeedbackConfig, store: EventStore, gate: SuppressionGate, cameras: set[str],
+                 publish: Callable[[Event], Awaitable[None]]) -> None:
+        self.config, self.store, self.gate, self.cameras, self.publish = config, store, gate, cameras, publish
+        self._queued: dict[str, list[PendingVerification]] = {}  # camera id -> requests for its next frame
+        self._open: set[int] = set()  # id() of requests not answered yet
+        self._timers: set[asyncio.Task] = set()
+
+    async def __call__(self, msg: WorkOrderClosed | VerifyRequest, sent_at: float) -> None:
+        stored = await self.store.latest_of_incident(msg.incident_id)
+        if stored is None:
+            raise FeedbackError("unknown_incident", f"{msg.type}: no incident {msg.incident_id!r} in the outbox "
+                                f"{self.store.path}")
+        if isinstance(msg, WorkOrderClosed):
+            await self._closed(msg, stored.event, sent_at)
+        else:
+            self._verify(msg, stored.event, sent_at)
+
+    async def _closed(self, msg: WorkOrderClosed, incident: dict, sent_at: float) -> None:
+        until = sent_at + (msg.suppress_s or self.config.suppress_s)
+        keys = keys_of_stored(incident)
+        if until <= time.time():
+            log.info("work order closed; its suppression window is already over", incident=msg.incident_id,
+                     until=until)
+            return
+        await self.store.suppress(keys, until, msg.incident_id)
+        self.gate.add(keys, until)
+        log.info("work order closed; re-reporting suppressed", incident=msg.incident_id, keys=keys,
+                 until=until, for_s=round(until - time.time(), 1))
+
+    def _verify(self, msg: VerifyRequest, incident: dict, sent_at: float) -> None:
+        age = time.time() - sent_at
+        if age > self.config.verify_max_age_s:
+            raise FeedbackError("stale", f"verify_request {msg.request_id!r} is {age:.0f} s old, more than "
+                                f"feedback.verify_max_age_s={self.config.verify_max_age_s}")
+        sources = incident.get("sources") or [{**incident["source"], "rule": incident["detector"]["rule"]}]
+        mine = [s for s in sources if s.get("camera_id") in self.cameras]
+        if not mine:
+            raise FeedbackError("not_here", f"verify_request {msg.request_id!r}: incident {msg.incident_id!r} "
+                                f"has no camera run by this instance (sources: {sources})")
+        src = next((s for s in mine if s.get("active")), mine[-1])  # one that still sees it, else the latest
+        p = PendingVerification(msg.request_id, incident, src["camera_id"], src.get("zone"), src["rule"])
+        self._queued.setdefault(p.camera_id, []).append(p)
+        self._open.add(id(p))
+        timer = asyncio.create_task(self._timeout(p), name=f"verify-timeout-{msg.request_id}")
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
+        log.info("verify request queued", request=msg.request_id, incident=msg.incident_id, camera=p.camera_id)
+
+    def take(self, camera_id: str) -> list[PendingVerification]:
+        """The requests the camera's current frame answers (called by the camera loop)."""
+        return self._queued.pop(camera_id, []) if self._queued else []
+
+    async def answered(self, p: PendingVerification, event: Event) -> None:
+        if id(p) not in self._open:
+            return  # the timeout answered first
+        self._open.discard(id(p))
+        v = event.verification
+        result = "unknown" if v is None or v.still_present is None else ("present" if v.still_present else "gone")
+        VERIFICATIONS.labels(result).inc()
+        await self.publish(event)
+        log.info("verification published", request=p.request_id, incident=event.incident_id, result=result)
+
+    async def _timeout(self, p: PendingVerification) -> None:
+        await asyncio.sleep(self.config.verify_timeout_s)
+        if id(p) not in self._open:
+            return
+        if p.camera_id in self._queued:
+            self._queued[p.camera_id] = [q for q in self._queued[p.camera_id] if q is not p]
+        reason = f"camera {p.camera_id} gave no analysed frame within {self.config.verify_timeout_s} s"
+        await self.answered(p, verification_event(p, datetime.now().astimezone(), None, reason=reason))
+
+    def close(self) -> None:
+        for t in list(self._timers):
+            t.cancel()
