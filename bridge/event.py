@@ -84,6 +84,9 @@ class GridRef(_Model):
 class Evidence(_Model):
     snapshot: str | None = Field(None, description="URL path of the full frame with box and zone drawn (JPEG).")
     crop: str | None = Field(None, description="URL path of a crop around the subject (JPEG).")
+    before: str | None = Field(
+        None, description="Dumping: the scene just before the object appeared, its box drawn (JPEG); `snapshot` is after."
+    )
     clip: str | None = Field(
         None, description="URL path of a clip from about 10 s before the opening to 5 s after (MP4, not re-encoded)."
     )

@@ -58,6 +58,17 @@ class PacketRing:
         with self._lock:
             return self._packets[-1].t if self._packets else None
 
+    def frame_at(self, t: float):
+        """The decoded picture (BGR) shown at media time `t`, decoded from the keyframe before it."""
+        data = self.cut(t, t)
+        if data is None:
+            return None
+        image = None
+        with av.open(io.BytesIO(data)) as c:
+            for frame in c.decode(video=0):
+                image = frame.to_ndarray(format="bgr24")  # the last one decoded is the one at t
+        return image
+
     def cut(self, t0: float, t1: float) -> bytes | None:
         """MP4 bytes of [last keyframe <= t0 (or the first kept), t1]; None if nothing is kept."""
         with self._lock:

@@ -68,3 +68,28 @@ def test_dumping_and_occupation_on_composites(clips):
     # Opens once the object has been alone 5 s (dumping) or out 10 s (occupation), not much later.
     assert 5.0 <= scores["left-behind"].delays[0] <= 8.0
     assert 10.0 <= scores["goods-out"].delays[0] <= 13.0
+
+
+def test_dumping_event_shows_the_scene_before_and_after(clips):
+    import io
+    import json
+
+    import cv2
+    import numpy as np
+
+    from xueliang.replay import replay
+
+    d, dump, stall, plain = clips
+    cfg = config(d, dump, stall, plain)
+    out = io.StringIO()
+    replay(cfg, "room", out)
+    [opened] = [json.loads(line) for line in out.getvalue().splitlines() if '"opened"' in line]
+    ev = opened["evidence"]
+    assert ev["before"] and ev["snapshot"] and set(ev["sha256"]) >= {"before", "snapshot", "crop"}
+    before = cv2.imread(str(d / "evidence" / ev["before"].rsplit("/", 1)[1]))
+    after = cv2.imread(str(d / "evidence" / ev["snapshot"].rsplit("/", 1)[1]))
+    h, w = before.shape[:2]
+    x1, y1, x2, y2 = (int(v * s) for v, s in zip(ev["bbox"], (w, h, w, h)))
+    inner = (slice(y1 + 4, y2 - 4), slice(x1 + 4, x2 - 4))  # inside the drawn box lines
+    # The bottle is in the after picture and not yet in the before one.
+    assert np.abs(before[inner].astype(int) - after[inner].astype(int)).mean() > 20

@@ -76,7 +76,11 @@ class CameraPipeline:
         self.frames_analysed = 0
         clip = camera.clip
         # Enough for `before_s` ahead of an opening, `after_s` behind it, and a long GOP.
-        self.ring = PacketRing(clip.before_s + clip.after_s + 10.0) if clip.enabled and self.stages else None
+        # Dumping shows the scene before the object appeared: keep back to there too.
+        self._before_rules = {r.id for r in camera.rules if r.type == "dumping"}
+        keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0
+                                                     for r in camera.rules if r.type == "dumping")])
+        self.ring = PacketRing(keep + 10.0) if (clip.enabled or self._before_rules) and self.stages else None
         self._clip = clip
         self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
 
@@ -109,9 +113,11 @@ class CameraPipeline:
                 stored["snapshot"] = self.evidence.put(jpeg, "jpg")
                 if bbox:
                     stored["crop"] = self.evidence.put(crop_jpeg(frame.image, bbox), "jpg")
+                if change.status == "opened" and change.rule_id in self._before_rules:
+                    stored |= self._before(change, frame)
             out.append(self.factory.make(change, self.context, occurred_at, stored, media_time_s))
-            if change.status == "opened" and self.ring is not None and media_now is not None \
-                    and change.rule_id not in self.health.rule_ids:
+            if change.status == "opened" and self._clip.enabled and self.ring is not None \
+                    and media_now is not None and change.rule_id not in self.health.rule_ids:
                 self._awaiting[change.incident_id] = (change, media_now)
         # A clip whose tail has been recorded goes out as an update of its incident.
         for iid, (opened, m) in list(self._awaiting.items()):
@@ -122,6 +128,17 @@ class CameraPipeline:
                     update = replace(opened, status="updated", at=media_now)
                     out.append(self.factory.make(update, self.context, occurred_at, stored, media_time_s))
         return out
+
+    def _before(self, change: IncidentChange, frame: Frame) -> dict:
+        """The scene a second before the dumped object appeared, from the packet ring."""
+        if self.ring is None:
+            return {}
+        lag = frame.media_time_s - change.at  # the rules' clock may be wall time: go by the distance
+        image = self.ring.frame_at(change.condition.since + lag - 1.0)
+        if image is None:
+            return {}
+        jpeg = annotated_jpeg(image, change.condition.bbox, self._zones.get(change.zone or ""), "before")
+        return {"before": self.evidence.put(jpeg, "jpg")}
 
     @property
     def clips_pending(self) -> bool:
