@@ -296,6 +296,12 @@ class EventStore:
         ).fetchone()
         return None if row is None else StoredEvent(seq=row[0], event=json.loads(row[1]))
 
+    def _incident(self, incident_id: str, limit: int) -> list[StoredEvent]:
+        rows = self._db().execute(
+            "SELECT seq, payload FROM events WHERE incident_id = ? ORDER BY seq ASC LIMIT ?", (incident_id, limit)
+        ).fetchall()
+        return [StoredEvent(seq=seq, event=json.loads(payload)) for seq, payload in rows]
+
     def _close_conn(self) -> None:
         if self._conn is not None:
             try:
@@ -377,6 +383,10 @@ class EventStore:
     async def get(self, event_id: str) -> StoredEvent | None:
         """The stored event with this `event_id`, or None."""
         return await self._run(self._get, event_id)
+
+    async def incident(self, incident_id: str, limit: int = 1000) -> list[StoredEvent]:
+        """Every event of one incident (opened, updated..., cleared), oldest first."""
+        return await self._run(self._incident, incident_id, limit)
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close the database. Safe to call twice."""

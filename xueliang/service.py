@@ -18,18 +18,22 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from bridge.api import ApiState, CameraView, create_app
+from bridge.audit import ConsoleDb
+from bridge.auth import Sessions, TokenStore
 from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
 from bridge.hub import Hub
 from bridge.metrics import EVENTS
 from bridge.outbox import EventStore
+from bridge.security import AuthContext
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
 from ingest.worker import CameraWorker
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.pipeline import CameraPipeline
-from xueliang.wiring import build_core
+from xueliang.tuning import Bench, apply_saved
+from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)
 
@@ -64,21 +68,20 @@ class Service:
         self.api_port: int | None = None
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._collector: CameraCollector | None = None
+        self.core: Core | None = None
+        self.bench: Bench | None = None
 
     async def run(self) -> None:
         cfg = self.cfg
         loop = asyncio.get_running_loop()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
-        core = await asyncio.to_thread(build_core, cfg)
+        console_db = ConsoleDb(cfg.console_db_path)
+        running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
+        core = self.core = await asyncio.to_thread(build_core, cfg)
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
-            worker = CameraWorker(
-                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True,
-                rtsp_transport=cfg.video.rtsp_transport, socket_timeout_s=cfg.video.socket_timeout_s,
-                reconnect=cfg.video.reconnect,
-            )
-            self.cameras.append(CameraRuntime(cam, slot, worker, core.pipeline(cfg, cam.id)))
+            self.cameras.append(CameraRuntime(cam, slot, self._worker(cam, slot), core.pipeline(cfg, cam.id)))
         self._collector = CameraCollector(
             lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed) for c in self.cameras])
         REGISTRY.register(self._collector)
@@ -89,8 +92,16 @@ class Service:
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         server = None
         if cfg.api.enabled:
+            tokens = TokenStore(cfg.api.auth.tokens, cfg.tokens_path)
+            if not len(tokens):
+                log.warning("auth.no_tokens", tokens_file=str(cfg.tokens_path),
+                            hint="every request but /healthz is refused; make one with `xueliang tokens add`")
+            auth = AuthContext(tokens, Sessions(cfg.api.auth.session_ttl_s), console_db)
+            self.bench = Bench(cfg, console_db, self.apply_camera, running_versions)
             app = create_app(ApiState(self.store, self.hub, core.evidence,
-                                      lambda: [c.view() for c in self.cameras], lambda: self.ready))
+                                      lambda: [c.view() for c in self.cameras], lambda: self.ready,
+                                      auth=auth, grid=core.factory.grid, tuning=self.bench,
+                                      cors_origins=cfg.api.cors_origins))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -129,17 +140,38 @@ class Service:
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._inference.shutdown(wait=True)
+        if self.bench is not None:
+            await asyncio.to_thread(self.bench.close)
         if self._collector is not None:
             REGISTRY.unregister(self._collector)
         if self.store is not None:
             self.store.close()
         log.info("service.stopped")
 
+    def _worker(self, cam: CameraConfig, slot: LatestSlot[Frame]) -> CameraWorker:
+        video = self.cfg.video
+        return CameraWorker(cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True,
+                            rtsp_transport=video.rtsp_transport, socket_timeout_s=video.socket_timeout_s,
+                            reconnect=video.reconnect)
+
+    async def apply_camera(self, cam_cfg: CameraConfig) -> None:
+        """Run one camera with a new config: its decoder restarts, the other cameras never notice.
+        Incidents open under the old config end with it (the new rules start from nothing)."""
+        assert self.core is not None
+        rt = next(c for c in self.cameras if c.config.id == cam_cfg.id)
+        self.cfg.cameras = [cam_cfg if c.id == cam_cfg.id else c for c in self.cfg.cameras]
+        pipeline = await asyncio.to_thread(self.core.pipeline, self.cfg, cam_cfg.id)
+        await asyncio.to_thread(rt.worker.stop)
+        rt.config, rt.pipeline = cam_cfg, pipeline
+        rt.worker = self._worker(cam_cfg, rt.slot)
+        rt.worker.start()
+        log.info("camera.reconfigured", camera=cam_cfg.id, config_hash=pipeline.context.config_hash)
+
     async def _camera_loop(self, cam: CameraRuntime) -> None:
         loop = asyncio.get_running_loop()
-        pipe = cam.pipeline
         while True:
             frame = await cam.slot.get()
+            pipe = cam.pipeline  # read per frame: apply_camera swaps it
             try:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
