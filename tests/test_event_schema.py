@@ -14,6 +14,7 @@ from bridge.config import LocationConfig
 from bridge.dispatch import KafkaConfig
 from bridge.event import event_json_schema
 from bridge.events import CameraContext, EventFactory
+from bridge.evidence import StoredItem
 from bridge.grid import CodeScheme, GridIndex
 from bridge.outbox import open_store
 from detectors.lifecycle import IncidentChange
@@ -42,7 +43,7 @@ def real_events():
     for status, c in (("opened", ctx), ("cleared", ctx), ("opened", outside)):
         cond = Condition(rule_id="r", zone="table", since=0.0, score=0.83, bbox=(0.1, 0.2, 0.3, 0.9))
         change = IncidentChange(status, "inc-1", c.camera_id, "r", "table", 5.0, 1.0, cond)
-        out.append(factory.make(change, c, t, "/evidence/x.jpg", media_time_s=5.0))
+        out.append(factory.make(change, c, t, {"snapshot": StoredItem("/evidence/x.jpg", "0" * 64)}, media_time_s=5.0))
     return out
 
 

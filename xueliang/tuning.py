@@ -38,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 _EDITABLE = ("zones", "rules", "masks", "objects")
 _PATH = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
+_KEEP_JOBS = 20
 REPLAY_START = datetime(2000, 1, 1, tzinfo=timezone.utc)  # backtests report media time; the date is irrelevant
 
 
@@ -208,6 +209,9 @@ class Bench:
             raise RuntimeError(f"backtest {busy[0].id} of camera {camera_id!r} is still {busy[0].state}; wait for it")
         job = Job(uuid.uuid4().hex[:12], camera_id, clip_info, cam.detection_hash(self.cfg.model, self.cfg.tracker))
         self._jobs[job.id] = job
+        finished = [k for k, j in self._jobs.items() if j.state not in ("queued", "running")]
+        for k in finished[:-_KEEP_JOBS]:  # results are for looking at now, not an archive
+            del self._jobs[k]
         trial = self.cfg.model_copy(update={"cameras": [cam if c.id == camera_id else c for c in self.cfg.cameras]})
         self._pool.submit(self._run, job, trial, path)
         log.info("tuning.backtest_started", camera=camera_id, job=job.id, clip=clip_info.name, by=who.name)
