@@ -9,16 +9,23 @@ from typing import Annotated, Any, Literal
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from bridge.deadletters import DeadLetterStore
+from bridge.console.tuning import Tuning, tuning_router
+from bridge.console.views import views_router
 from bridge.evidence import EvidenceStore, media_type
+from bridge.grid import GridIndex
 from bridge.hub import Hub
 from bridge.outbox import EventStore
+from bridge.security import AuthContext, auth_router, authenticate
 
 STATIC = Path(__file__).with_name("static")
 
@@ -63,24 +70,77 @@ class ApiState:
         snapshot: Callable[[str], np.ndarray | None] | None = None,
         deadletters: DeadLetterStore | None = None,
         sensors: Callable[[], list[dict[str, Any]]] | None = None,
+        *,
+        auth: AuthContext | None = None,
+        grid: GridIndex | None = None,
+        tuning: Tuning | None = None,
+        cors_origins: list[str] | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
         self.deadletters, self.sensors = deadletters, sensors
+        self.auth, self.grid, self.tuning, self.cors_origins = auth, grid, tuning, cors_origins or []
 
 
 def create_app(state: ApiState) -> FastAPI:
     # Swagger UI and ReDoc load their scripts from a CDN; operations centres are often offline,
-    # so only the OpenAPI document itself is served.
-    app = FastAPI(title="xueliang-ingest", version="0.1.0", description="Grid-resolved incidents from cameras and sensors.",
-                  docs_url=None, redoc_url=None)
+    # so only the OpenAPI document itself is served (behind a token, like everything but /healthz).
+    # `authenticate` is global: a route added later needs a viewer's token unless made public.
+    app = FastAPI(title="xueliang-ingest", version="0.1.0", description=_DESCRIPTION,
+                  docs_url=None, redoc_url=None, openapi_url=None, dependencies=[Security(authenticate)])
     app.state.api = state
+    app.state.auth = state.auth
+    if state.cors_origins:  # off unless configured: the console is served by the service itself
+        app.add_middleware(CORSMiddleware, allow_origins=state.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"])
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(_health_router(state))
     app.include_router(_events_router(state))
     app.include_router(_cameras_router(state))
     app.include_router(_sensors_router(state))
+    app.include_router(views_router(state.store, state.grid))
+    if state.auth is not None:
+        app.include_router(auth_router(state.auth))
+    if state.tuning is not None:
+        app.include_router(tuning_router(state.tuning))
     app.include_router(_pages_router(state))
+    app.include_router(_openapi_router(app))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+_DESCRIPTION = """Grid-resolved incidents from cameras and sensors.
+
+Every endpoint but `/healthz` needs an API token (`Authorization: Bearer xl_<id>_<secret>`, made
+with `xueliang tokens add`). Roles: **viewer** reads events and cameras; **operator** also tunes the
+cameras assigned to it (`/tuning/...`); **admin** does everything (audit log). Browsers log in with
+`POST /login`, which sets an HttpOnly session cookie that `EventSource` and `<img>` send too.
+A 422 lists each problem with `loc` (where) and `field` (the path as one string) and `msg`."""
+
+_RULE_TAGS = {"dwell", "parking", "occupation", "crowd", "dumping"}
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body plus `field`: the path without the request part and union tags."""
+    detail = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if p not in _RULE_TAGS]
+        field = ".".join(str(p) for p in loc[1:]) or str(loc[0]) if loc else ""
+        item = {"loc": list(err["loc"]), "field": field, "msg": err["msg"], "type": err["type"]}
+        if "input" in err and isinstance(err["input"], (str, int, float, bool, type(None))):
+            item["input"] = err["input"]
+        detail.append(item)
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _openapi_router(app: FastAPI) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+
+    @r.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    return r
 
 
 def _health_router(state: ApiState) -> APIRouter:
@@ -106,7 +166,7 @@ def _health_router(state: ApiState) -> APIRouter:
 def _events_router(state: ApiState) -> APIRouter:
     r = APIRouter(tags=["events"])
 
-    @r.get("/events", response_model=EventPage)
+    @r.get("/events", response_model=EventPage, responses={422: {"description": "A filter is not valid; `field` names it."}})
     async def list_events(
         status: Literal["opened", "updated", "cleared", "verified"] | None = None,
         category: str | None = Query(None, description="Category code."),

@@ -5,13 +5,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bridge.auth import ApiToken
 from bridge.dispatch import KafkaConfig
 from bridge.event import Crs
 from bridge.grid import CodeScheme
 from bridge.merge_stage import MergeConfig
 
-__all__ = ["ApiConfig", "EvidenceConfig", "GridLayerConfig", "KafkaConfig", "LocationConfig", "FeedbackConfig",
-           "MergeConfig", "OutboxConfig"]
+__all__ = ["ApiConfig", "AuthConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
+           "LocationConfig", "MergeConfig", "OutboxConfig"]
 
 
 class _Strict(BaseModel):
@@ -42,10 +43,24 @@ class EvidenceConfig(_Strict):
     dir: Path | None = Field(None, description="Directory of evidence snapshots; default: `<data_dir>/evidence`.")
 
 
+class AuthConfig(_Strict):
+    tokens: list[ApiToken] = Field(
+        default_factory=list, description="Tokens (hashed) kept in the config itself; `xueliang tokens add --print-yaml` makes one.")
+    tokens_file: Path | None = Field(
+        None, description="Token file managed by `xueliang tokens add|list|revoke`, re-read when it changes; relative to the config file; "
+        "default: `<data_dir>/tokens.yaml`.")
+    session_ttl_s: float = Field(8 * 3600, gt=0, description="How long a browser session (the cookie `POST /login` sets) lasts, seconds.")
+
+
 class ApiConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address the HTTP API and operations page listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API; 0 picks a free one.")
     enabled: bool = Field(True, description="Serve the API and operations page.")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="API tokens; every endpoint but /healthz needs one.")
+    console_db: Path | None = Field(
+        None, description="SQLite file of the audit log and the saved camera config versions; default: `<data_dir>/console.sqlite3`.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser page of theirs (CORS); empty: CORS off.")
 
 
 class FeedbackConfig(_Strict):

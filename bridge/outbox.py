@@ -339,6 +339,12 @@ class EventStore:
         db.execute("DELETE FROM suppressions WHERE until <= ?", (now,))
         return dict(db.execute("SELECT key, until FROM suppressions").fetchall())
 
+    def _incident(self, incident_id: str, limit: int) -> list[StoredEvent]:
+        rows = self._db().execute(
+            "SELECT seq, payload FROM events WHERE incident_id = ? ORDER BY seq ASC LIMIT ?", (incident_id, limit)
+        ).fetchall()
+        return [StoredEvent(seq=seq, event=json.loads(payload)) for seq, payload in rows]
+
     def _close_conn(self) -> None:
         if self._conn is not None:
             try:
@@ -433,6 +439,9 @@ class EventStore:
     async def suppressions(self, now: float) -> dict[str, float]:
         """Suppression windows still running at `now` (Unix time), key -> until; drops the rest."""
         return await self._run(self._suppressions, now)
+    async def incident(self, incident_id: str, limit: int = 1000) -> list[StoredEvent]:
+        """Every event of one incident (opened, updated..., cleared), oldest first."""
+        return await self._run(self._incident, incident_id, limit)
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close the database. Safe to call twice."""

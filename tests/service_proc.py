@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from bridge.auth import new_token
 from tests.brokers import free_port
 from tests.helpers import DATA_DIR, REPO
 
@@ -28,6 +29,9 @@ def demo_config(tmp_path: Path, *, min_dwell_s: float = 2, kafka: dict | None = 
     doc["log"] = {"format": "json", "level": "info"}
     doc.pop("mqtt", None)  # the demo's sensors need the demo's broker; tests start their own
     doc.pop("sensors", None)
+    auth = doc.setdefault("api", {}).setdefault("auth", {})
+    auth["tokens_file"] = str(tmp_path / "tokens.yaml")
+    doc["api"]["console_db"] = str(tmp_path / "console.sqlite3")
     if kafka:
         doc["kafka"] = kafka
     return doc
@@ -50,6 +54,10 @@ class ServiceProcess:
 
     def __init__(self, tmp_path: Path, doc: dict) -> None:
         self.tmp_path = tmp_path
+        # A fresh admin token for the harness itself; tests add their own roles to the config.
+        self.token, record = new_token("test harness", "admin")
+        doc.setdefault("api", {}).setdefault("auth", {}).setdefault("tokens", []).append(record.model_dump(exclude_none=True))
+        self.headers = {"Authorization": f"Bearer {self.token}"}
         self.config = tmp_path / "service.yaml"
         self.config.write_text(yaml.safe_dump(doc, allow_unicode=True))
         self.port = free_port()
@@ -64,7 +72,7 @@ class ServiceProcess:
             cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=open(self.tmp_path / "service.log", "wb"),
             env={**os.environ, "XUELIANG_DATA_DIR": str(DATA_DIR)},
         )
-        async with httpx.AsyncClient(base_url=self.base, timeout=5) as api:
+        async with httpx.AsyncClient(base_url=self.base, timeout=5, headers=self.headers) as api:
             async def ready():
                 try:
                     return (await api.get("/readyz")).status_code == 200

@@ -7,10 +7,13 @@ import httpx
 import pytest
 
 from bridge.api import ApiState, CameraView, create_app
+from bridge.audit import ConsoleDb
+from bridge.auth import Sessions, TokenStore, new_token
 from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
 from bridge.evidence import LocalEvidenceStore
 from bridge.hub import Hub
 from bridge.outbox import EventStore
+from bridge.security import AuthContext
 from ingest.redact import redact_url
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -36,7 +39,9 @@ async def client(tmp_path):
     cams = [CameraView(id="c1", name="Cam", url=redact_url(url), state="online", since=0, last_frame_at=None,
                        last_error=None, reconnects=0, frames_decoded=0, frames_sampled=0, frames_dropped=0,
                        frames_analysed=0)]
-    app = create_app(ApiState(store, Hub(), evidence, lambda: cams, lambda: True))
+    token, record = new_token("duty officer", "viewer")
+    auth = AuthContext(TokenStore([record]), Sessions(600), ConsoleDb(tmp_path / "console.sqlite3"))
+    app = create_app(ApiState(store, Hub(), evidence, lambda: cams, lambda: True, auth=auth))
     for i, (st, cat, grid) in enumerate([
         ("opened", "market.road-occupation", "990001001002002"),
         ("cleared", "market.road-occupation", "990001001002002"),
@@ -44,7 +49,8 @@ async def client(tmp_path):
         ("opened", "market.road-occupation", None),
     ]):
         await store.append(event(i, st, cat, grid))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {token}"}) as c:
         c.evidence = evidence
         yield c
     store.close()

@@ -15,8 +15,8 @@ from tests.service_proc import ServiceProcess, demo_config, wait_for
 DEMO_GRID = "990001001002002"  # the demo camera's position in the demo district
 
 
-async def sse_collect(base: str, out: list[dict], connected: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=None) as client:
+async def sse_collect(base: str, out: list[dict], connected: asyncio.Event, headers: dict) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=None, headers=headers) as client:
         async with client.stream("GET", "/events/stream") as resp:
             connected.set()
             event = None
@@ -35,9 +35,9 @@ async def test_events_reach_late_kafka_keyed_by_grid_none_lost(tmp_path):
     sse_events: list[dict] = []
     sse_task = None
     try:
-        async with ServiceProcess(tmp_path, doc) as svc, httpx.AsyncClient(base_url=svc.base, timeout=5) as api:
+        async with ServiceProcess(tmp_path, doc) as svc, httpx.AsyncClient(base_url=svc.base, timeout=5, headers=svc.headers) as api:
             connected = asyncio.Event()
-            sse_task = asyncio.create_task(sse_collect(svc.base, sse_events, connected))
+            sse_task = asyncio.create_task(sse_collect(svc.base, sse_events, connected, svc.headers))
             await asyncio.wait_for(connected.wait(), 10)
 
             async def n_events():

@@ -186,6 +186,69 @@ def cmd_sensors_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(tokens file, console db): from --file, else the config's, else $XUELIANG_DATA_DIR or .data."""
+    if args.config:
+        cfg = _load(args.config)
+        tokens, db = cfg.tokens_path, cfg.console_db_path
+    else:
+        data = Path(os.environ.get("XUELIANG_DATA_DIR", ".data"))
+        tokens, db = data / "tokens.yaml", data / "console.sqlite3"
+    if args.file:
+        tokens = Path(args.file)
+        if not args.config:
+            db = tokens.parent / "console.sqlite3"
+    return tokens, db
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    import getpass
+
+    from bridge.audit import ConsoleDb
+    from bridge.auth import TokenFileError, new_token, read_token_file, write_token_file
+
+    path, db_path = _token_paths(args)
+    try:
+        tokens = read_token_file(path)
+    except TokenFileError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    actor = f"cli:{getpass.getuser()}"
+    if args.tokens_command == "list":
+        for t in tokens:
+            cams = ",".join(t.cameras) if t.cameras else "-"
+            print(f"{t.id}  {t.role:<8} {t.name:<20} cameras={cams}  created={t.created_at}")
+        return 0
+    if args.tokens_command == "revoke":
+        keep = [t for t in tokens if t.name != args.name and t.id != args.name]
+        if len(keep) == len(tokens):
+            print(f"{path}: no token named or with id {args.name!r}", file=sys.stderr)
+            return 1
+        write_token_file(path, keep)
+        ConsoleDb(db_path).record(actor, "token.revoke", args.name, {"count": len(tokens) - len(keep)})
+        print(f"revoked {len(tokens) - len(keep)} token(s) of {args.name!r}")
+        return 0
+    if args.role == "operator" and not args.cameras:
+        print("--cameras: an operator needs the camera ids it may tune (or '*')", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.role != "operator" and args.cameras:
+        print(f"--cameras: only operators are assigned cameras, not {args.role}s", file=sys.stderr)
+        return EXIT_CONFIG
+    token, record = new_token(args.name, args.role, args.cameras)
+    if args.print_yaml:  # for `api.auth.tokens` in a config file; nothing is written
+        import yaml
+
+        print(yaml.safe_dump([record.model_dump(exclude_none=True)], allow_unicode=True, sort_keys=False), end="")
+    else:
+        write_token_file(path, [*tokens, record])
+        ConsoleDb(db_path).record(actor, "token.add", record.id, {"name": args.name, "role": args.role,
+                                                                  "cameras": args.cameras})
+        print(f"added {args.role} token {record.id} for {args.name!r} to {path}", file=sys.stderr)
+    print("the token is shown once; keep it secret:", file=sys.stderr)
+    print(token)
+    return 0
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from xueliang.reference import config_reference
 
@@ -259,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--period", type=float, default=2.0, help="seconds between readings of a sensor")
     s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
     s.set_defaults(func=cmd_sensors_simulate)
+
+    tk = sub.add_parser("tokens", help="API tokens (stored hashed)").add_subparsers(dest="tokens_command", required=True)
+    for name, helptext in (("add", "make a token and print it once"), ("list", "list tokens (never the tokens themselves)"),
+                           ("revoke", "remove a token by name or id")):
+        s = tk.add_parser(name, help=helptext)
+        s.add_argument("-c", "--config", help="service config: its api.auth.tokens_file and audit log")
+        s.add_argument("--file", help="token file (default: <data_dir>/tokens.yaml)")
+        if name == "add":
+            s.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+            s.add_argument("--cameras", type=lambda v: [c for c in v.split(",") if c], default=[],
+                           help="operator: comma-separated camera ids it may tune, or '*'")
+            s.add_argument("--print-yaml", action="store_true",
+                           help="print the hashed record for api.auth.tokens instead of writing the file")
+        if name != "list":
+            s.add_argument("name", help="who holds it (add), or the name or id to revoke")
+        s.set_defaults(func=cmd_tokens)
 
     s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     s.set_defaults(func=cmd_config_reference)

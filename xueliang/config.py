@@ -60,6 +60,11 @@ class CameraConfig(_Strict):
         default_factory=list,
         description="Extra models (garbage, fire and smoke, manhole covers, ...) whose classes map to categories.",
     )
+    recordings: list[str] = Field(
+        default_factory=list,
+        description="Recorded clips of this camera (video files) the tuning bench can backtest on; "
+        "a camera whose url is a file has that one too.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
@@ -154,6 +159,14 @@ class ServiceConfig(_Strict):
     def evidence_dir(self) -> Path:
         return self.evidence.dir or self.data_dir / "evidence"
 
+    @property
+    def console_db_path(self) -> Path:
+        return self.api.console_db or self.data_dir / "console.sqlite3"
+
+    @property
+    def tokens_path(self) -> Path:
+        return self.api.auth.tokens_file or self.data_dir / "tokens.yaml"
+
 
 class ConfigError(Exception):
     """All problems of one config file, each as (field path, message)."""
@@ -214,11 +227,15 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
     for name in ("ca_file", "cert_file", "key_file"):
         if tls is not None and getattr(tls, name) is not None and not getattr(tls, name).is_absolute():
             setattr(tls, name, (base / getattr(tls, name)).resolve())
+    auth = cfg.api.auth
+    if auth.tokens_file is not None and not auth.tokens_file.is_absolute():
+        auth.tokens_file = (base / auth.tokens_file).resolve()
     if cfg.catalogue is not None and not cfg.catalogue.is_absolute():
         cfg.catalogue = (base / cfg.catalogue).resolve()
     for cam in cfg.cameras:
         if not is_network_url(cam.url) and not Path(cam.url).is_absolute():
             cam.url = str((base / cam.url).resolve())
+        cam.recordings = [r if Path(r).is_absolute() else str((base / r).resolve()) for r in cam.recordings]
         for m in cam.models:
             if not m.path.is_absolute():
                 m.path = (base / m.path).resolve()
@@ -259,6 +276,9 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
                     problems.append((f"{where}.classes.{cls}.category", f"unknown category {c.category!r}; see {catalogue.source}"))
                 if c.zone is not None and c.zone not in zones and c.zone != FULL_FRAME:
                     problems.append((f"{where}.classes.{cls}.zone", f"no zone {c.zone!r} on camera {cam.id!r}"))
+        for j, rec in enumerate(cam.recordings):
+            if not Path(rec).is_file():
+                problems.append((f"cameras[{i}].recordings[{j}]", f"video file not found: {rec}"))
         for name in cam.objects:
             if name not in known:
                 problems.append((f"cameras[{i}].objects.{name}", f"model {cfg.model.name} has no class {name!r}"))

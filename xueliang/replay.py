@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TextIO
@@ -24,9 +25,11 @@ class ReplayStats:
 
 
 def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | None = None,
-           start: datetime | None = None, core: Core | None = None) -> ReplayStats:
+           start: datetime | None = None, core: Core | None = None,
+           on_frame: Callable[[float], bool] | None = None) -> ReplayStats:
     """Write each event as one JSON line to `out`. Rules run on media time; `occurred_at` is the
-    recording's start (`start`, else its metadata, else now) plus the media time."""
+    recording's start (`start`, else its metadata, else now) plus the media time.
+    `on_frame(media_time_s)` is called after each frame; returning False stops the replay."""
     camera = cfg.camera(camera_id)
     url = source or camera.url
     start = start or probe(url).start_time or datetime.now(timezone.utc)
@@ -46,5 +49,7 @@ def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | Non
             out.write(event.model_dump_json() + "\n")
             out.flush()
             stats.events += 1
+        if on_frame is not None and not on_frame(frame.media_time_s):
+            break
     stats.seconds = time.perf_counter() - t0
     return stats

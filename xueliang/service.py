@@ -20,6 +20,8 @@ from prometheus_client import REGISTRY
 
 from bridge.api import ApiState, CameraView, create_app
 from bridge.deadletters import DeadLetterStore
+from bridge.audit import ConsoleDb
+from bridge.auth import Sessions, TokenStore
 from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
 from bridge.feedback import SuppressionGate
@@ -28,6 +30,7 @@ from bridge.hub import Hub
 from bridge.merge_stage import MergeStage
 from bridge.metrics import EVENTS, SUPPRESSED
 from bridge.outbox import EventStore
+from bridge.security import AuthContext
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
@@ -37,7 +40,8 @@ from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.sensors import SensorRuntime
-from xueliang.wiring import build_core
+from xueliang.tuning import Bench, apply_saved
+from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +86,8 @@ class Service:
         self.merge: MergeStage | None = None
         self.gate = SuppressionGate()  # closed work orders: what is kept back from the platform
         self.feedback: FeedbackHandler | None = None
+        self.core: Core | None = None
+        self.bench: Bench | None = None
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -90,7 +96,9 @@ class Service:
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
         self.gate.until.update(await self.store.suppressions(time.time()))
         self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, {c.id for c in cfg.cameras}, self.publish)
-        core = await asyncio.to_thread(build_core, cfg)
+        console_db = ConsoleDb(cfg.console_db_path)
+        running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
+        core = self.core = await asyncio.to_thread(build_core, cfg)
         if cfg.sensors.devices:
             self.deadletters = DeadLetterStore(cfg.deadletters_path, max_rows=cfg.sensors.deadletters.max_rows)
             self.sensors = SensorRuntime(cfg, core.factory, self.deadletters, self.publish,
@@ -104,11 +112,7 @@ class Service:
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             pipeline = core.pipeline(cfg, cam.id)
-            worker = CameraWorker(
-                cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True, video=cfg.video,
-                ring=pipeline.ring,
-            )
-            self.cameras.append(CameraRuntime(cam, slot, worker, pipeline))
+            self.cameras.append(CameraRuntime(cam, slot, self._worker(cam, slot, pipeline), pipeline))
         self._collector = CameraCollector(
             lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed, c.analysed_fps.rate())
                      for c in self.cameras])
@@ -126,10 +130,18 @@ class Service:
                 tasks.append(asyncio.create_task(FeedbackConsumer(cfg.kafka, self.feedback).run(), name="feedback"))
         server = None
         if cfg.api.enabled:
+            tokens = TokenStore(cfg.api.auth.tokens, cfg.tokens_path)
+            if not len(tokens):
+                log.warning("auth.no_tokens", tokens_file=str(cfg.tokens_path),
+                            hint="every request but /healthz is refused; make one with `xueliang tokens add`")
+            auth = AuthContext(tokens, Sessions(cfg.api.auth.session_ttl_s), console_db)
+            self.bench = Bench(cfg, console_db, self.apply_camera, running_versions)
             app = create_app(ApiState(self.store, self.hub, core.evidence,
                                       lambda: [c.view() for c in self.cameras], lambda: self.ready,
                                       self._latest_image, deadletters=self.deadletters,
-                                      sensors=self.sensors.views if self.sensors is not None else None))
+                                      sensors=self.sensors.views if self.sensors is not None else None,
+                                      auth=auth, grid=core.factory.grid, tuning=self.bench,
+                                      cors_origins=cfg.api.cors_origins))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -170,6 +182,8 @@ class Service:
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._inference.shutdown(wait=True)
+        if self.bench is not None:
+            await asyncio.to_thread(self.bench.close)
         if self._collector is not None:
             REGISTRY.unregister(self._collector)
         if self.store is not None:
@@ -178,11 +192,28 @@ class Service:
             self.deadletters.close()
         log.info("service.stopped")
 
+    def _worker(self, cam: CameraConfig, slot: LatestSlot[Frame], pipeline: CameraPipeline) -> CameraWorker:
+        return CameraWorker(cam.id, cam.url, cam.analysis_fps, slot.put, realtime=True, loop=True,
+                            video=self.cfg.video, ring=pipeline.ring)
+
+    async def apply_camera(self, cam_cfg: CameraConfig) -> None:
+        """Run one camera with a new config: its decoder restarts, the other cameras never notice.
+        Incidents open under the old config end with it (the new rules start from nothing)."""
+        assert self.core is not None
+        rt = next(c for c in self.cameras if c.config.id == cam_cfg.id)
+        self.cfg.cameras = [cam_cfg if c.id == cam_cfg.id else c for c in self.cfg.cameras]
+        pipeline = await asyncio.to_thread(self.core.pipeline, self.cfg, cam_cfg.id)
+        await asyncio.to_thread(rt.worker.stop)
+        rt.config, rt.pipeline = cam_cfg, pipeline
+        rt.worker = self._worker(cam_cfg, rt.slot, pipeline)
+        rt.worker.start()
+        log.info("camera.reconfigured", camera=cam_cfg.id, config_hash=pipeline.context.config_hash)
+
     async def _camera_loop(self, cam: CameraRuntime) -> None:
         loop = asyncio.get_running_loop()
-        pipe = cam.pipeline
         while True:
             frame = await cam.slot.get()
+            pipe = cam.pipeline  # read per frame: apply_camera swaps it
             cam.last_frame = frame
             try:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
