@@ -40,7 +40,7 @@ async def test_work_order_closed_suppresses_and_verify_request_looks_again(tmp_p
         async def send(msg):
             await producer.send_and_wait("grid.feedback", msg if isinstance(msg, bytes) else json.dumps(msg).encode())
 
-        async with ServiceProcess(tmp_path, doc) as svc, httpx.AsyncClient(base_url=svc.base, timeout=5) as api:
+        async with ServiceProcess(tmp_path, doc) as svc, httpx.AsyncClient(base_url=svc.base, timeout=5, headers=svc.headers) as api:
             async def events(**params):
                 return (await api.get("/events", params={"limit": 1000, **params})).json()["events"]
 

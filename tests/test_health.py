@@ -47,7 +47,7 @@ async def test_dead_rtsp_camera_becomes_a_camera_fault_incident(tmp_path, rtsp_s
     cam["zones"] = []
     doc["health"] = {"offline_after_s": 3}
     doc["video"] = {"stall_after_s": 2, "reconnect": {"initial_s": 0.5, "max_s": 1}}
-    async with ServiceProcess(tmp_path, doc) as svc, httpx.AsyncClient(base_url=svc.base, timeout=5) as api:
+    async with ServiceProcess(tmp_path, doc) as svc, httpx.AsyncClient(base_url=svc.base, timeout=5, headers=svc.headers) as api:
         async def online():
             return (await api.get("/cameras")).json()[0]["state"] == "online"
 
