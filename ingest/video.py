@@ -117,16 +117,18 @@ class KeyframeGate:
 
     In "auto" it measures the interval between keyframes on the packets and skips non-key frames
     while the analysis rate is at or below the keyframe rate; a camera whose GOP grows goes back to
-    full decode at its next keyframe. Until two keyframes have been seen the rate is unknown, so
-    the first GOP after a connect is decoded in full: it costs one GOP of decoding per connect,
-    and in exchange nothing is analysed late (with an 8 s GOP, starting on keyframes alone would
-    leave the first 8 s unanalysed, and a replay would open incidents late).
+    full decode at its next keyframe. The first decision needs two keyframes: until then
+    `iter_frames` holds the demuxed packets without decoding them (one GOP, a few MB at most),
+    then decodes them under the decision. So no GOP is decoded in full for nothing, and nothing is
+    analysed late (with an 8 s GOP, starting on keyframes alone would leave the first 8 s
+    unanalysed); the price is that the first frame comes one GOP after a connect.
     """
 
     def __init__(self, mode: DecodeMode, analysis_fps: float) -> None:
         self.mode, self.fps = mode, analysis_fps
         self._last_key: float | None = None
         self.keyframes_only = mode == "keyframes"
+        self.decided = mode != "auto"
 
     def on_keyframe(self, t: float) -> bool:
         """Returns True when the decision changed."""
@@ -135,6 +137,7 @@ class KeyframeGate:
         before = self.keyframes_only
         if self._last_key is not None and t > self._last_key:
             self.keyframes_only = self.fps <= 1.0 / (t - self._last_key) + 1e-6
+            self.decided = True
         self._last_key = t
         return before != self.keyframes_only
 
@@ -170,52 +173,86 @@ def iter_frames(
         ctx.thread_type = "SLICE"  # one decode thread per stream: frame threading costs more CPU
         ctx.thread_count = 1
         _set_skip(ctx, gate.keyframes_only, sampler)
-        obs.mode(gate.keyframes_only)
+        if gate.decided:  # auto reports its mode once it has decided
+            obs.mode(gate.keyframes_only)
         if ring is not None:
             ring.begin(stream)
         first_pts: float | None = None
         wall_start = time.monotonic()
         index = 0
+        held: list = []  # packets demuxed before the first decode decision (auto mode only)
+
+        def decode(packet):
+            nonlocal first_pts, index
+            try:
+                frames = ctx.decode(packet)
+            except av.error.InvalidDataError as exc:  # a corrupt packet: count it, keep going
+                obs.decode_error(redact_text(str(exc)))
+                return
+            for vf in frames:
+                obs.decoded()
+                if vf.pts is None or vf.time is None:
+                    continue
+                if first_pts is None:
+                    first_pts = vf.time
+                t = vf.time - first_pts
+                if not sampler.take(t):
+                    continue
+                if realtime:
+                    delay = wall_start + t - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                image = vf.to_ndarray(format="bgr24")
+                yield Frame(camera_id, index, media_offset_s + t, time.time(), vf.key_frame, image)
+                index += 1
+
+        def decide_and_release():
+            if not gate.decided:  # no second keyframe in sight: decode everything, to be safe
+                gate.decided, gate.keyframes_only = True, False
+            _set_skip(ctx, gate.keyframes_only, sampler)
+            obs.mode(gate.keyframes_only)
+            pending = held[:]
+            held.clear()
+            for p in pending:
+                yield from decode(p)
+
         try:
             for packet in container.demux(stream):
+                t_packet = float(packet.pts * stream.time_base) if packet.pts is not None else None
                 if packet.size:
                     obs.packet(packet.is_keyframe)
-                    if packet.pts is not None:
+                    if t_packet is not None:
                         if first_pts is None:  # frames and packets share one clock from here
-                            first_pts = float(packet.pts * stream.time_base)
+                            first_pts = t_packet
                         if ring is not None:
-                            ring.push(packet, media_offset_s + float(packet.pts * stream.time_base) - first_pts)
+                            ring.push(packet, media_offset_s + t_packet - first_pts)
                     reason = obs.abort()
                     if reason is not None:
                         raise SourceError(f"{reason} on {redact_url(url)}")
-                    if packet.is_keyframe and packet.pts is not None and gate.on_keyframe(float(packet.pts * stream.time_base)):
+                    was_decided = gate.decided
+                    if packet.is_keyframe and t_packet is not None and gate.on_keyframe(t_packet) and was_decided:
                         _set_skip(ctx, gate.keyframes_only, sampler)
                         obs.mode(gate.keyframes_only)
-                try:
-                    frames = ctx.decode(packet)
-                except av.error.InvalidDataError as exc:  # a corrupt packet: count it, keep going
-                    obs.decode_error(redact_text(str(exc)))
-                    continue
-                for vf in frames:
-                    obs.decoded()
-                    if vf.pts is None or vf.time is None:
+                    if not gate.decided:
+                        held.append(packet)
+                        # A GOP longer than this is as good as none: stop waiting for a second keyframe.
+                        if t_packet is not None and first_pts is not None and t_packet - first_pts > _MAX_LOOKAHEAD_S:
+                            yield from decide_and_release()
                         continue
-                    if first_pts is None:
-                        first_pts = vf.time
-                    t = vf.time - first_pts
-                    if not sampler.take(t):
-                        continue
-                    if realtime:
-                        delay = wall_start + t - time.monotonic()
-                        if delay > 0:
-                            time.sleep(delay)
-                    image = vf.to_ndarray(format="bgr24")
-                    yield Frame(camera_id, index, media_offset_s + t, time.time(), vf.key_frame, image)
-                    index += 1
+                    if held:
+                        yield from decide_and_release()
+                elif held:  # end of stream before a decision
+                    yield from decide_and_release()
+                yield from decode(packet)
+            if held:
+                yield from decide_and_release()
         except av.error.FFmpegError as exc:
             raise SourceError(f"decode failed on {redact_url(url)}: {redact_text(str(exc))}") from None
     finally:
         container.close()
+
+
+_MAX_LOOKAHEAD_S = 10.0
 
 
 def _set_skip(ctx, keyframes_only: bool, sampler: FrameSampler) -> None:

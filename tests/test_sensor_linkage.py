@@ -6,10 +6,12 @@ import json
 import time
 
 import httpx
+from playwright.async_api import async_playwright
 
 from tests.mosquitto import USERS
 from tests.service_proc import ServiceProcess, demo_config, wait_for
 from tests.test_mqtt_sensors import publish_all, publisher
+from tests.test_page import ARGS, CHROMIUM, login
 
 
 async def test_smoke_alarm_event_carries_a_frame_of_the_linked_camera(tmp_path, mosquitto):
@@ -39,4 +41,14 @@ async def test_smoke_alarm_event_carries_a_frame_of_the_linked_camera(tmp_path, 
         snap = await api.get(ev["evidence"]["snapshot"])
         assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
         assert hashlib.sha256(snap.content).hexdigest() == ev["evidence"]["sha256"]["snapshot"]
+        # The console's sensor list shows the sensor in alarm, with its last values.
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = await browser.new_page()
+            await login(page, svc.base, svc.token)
+            await page.goto(svc.base + "/static/sensors.html")
+            row = await page.wait_for_selector("tr[data-sensor=smoke-9]", timeout=10_000)
+            text = await row.inner_text()
+            assert "alarm: smoke" in text and "smoke true" in text and "battery 90" in text
+            await browser.close()
         await svc.stop()

@@ -25,11 +25,11 @@ class Counts(DecodeObserver):
 def test_auto_decodes_keyframes_only_when_they_meet_the_analysis_rate():
     obs = Counts()
     frames = list(iter_frames("t", CLIP, 1.0, decode="auto", observer=obs))
-    # The first GOP (1 s, 10 frames) is decoded in full until the keyframe rate is known; from
-    # the second keyframe on only keyframes are: 10 + 46 pictures out of 470 packets.
-    assert obs.pictures == 56 < obs.packets == 470
-    assert obs.modes == [False, True]  # reported at the start, then at the switch
-    assert len(frames) == 47 and all(f.keyframe for f in frames if f.media_time_s >= 1.0)
+    # The first GOP's packets wait, undecoded, until the second keyframe shows the keyframe rate;
+    # then only keyframes are decoded, the first GOP's included: 47 pictures out of 470 packets.
+    assert obs.pictures == 47 < obs.packets == 470
+    assert obs.modes == [True]
+    assert len(frames) == 47 and all(f.keyframe for f in frames)
     times = [f.media_time_s for f in frames]
     assert all(0.9 <= b - a <= 1.1 for a, b in zip(times, times[1:]))
 
@@ -38,7 +38,7 @@ def test_auto_decodes_every_frame_but_converts_only_sampled_ones_above_the_keyfr
     obs = Counts()
     frames = list(iter_frames("t", CLIP, 2.0, decode="auto", observer=obs))
     assert obs.modes[-1] is False
-    assert obs.pictures == 470  # every frame decoded, from the start
+    assert obs.pictures == 470 and obs.modes == [False]  # every frame decoded, from the start
     assert 92 <= len(frames) <= 94
 
 
