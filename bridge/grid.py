@@ -23,6 +23,7 @@ from shapely.validation import explain_validity
 
 from bridge.event import Crs, GridRef
 from bridge.geo import check_crs, convert, distance_m
+from bridge.grid_cells import CellIndex
 
 GRID_TYPES = ("city", "rural", "dedicated")  # 城市网格, 农村网格, 专属网格
 
@@ -149,6 +150,7 @@ class GridIndex:
         self.features = {f.code: f for f in features}
         self.grids = [f for f in features if f.level == scheme.grid_level]
         self._tree = shapely.STRtree([g.geometry for g in self.grids])
+        self._cells = CellIndex(self._tree, [g.geometry for g in self.grids])
         self._codes_arr = np.array([g.code for g in self.grids], dtype=object)
         self._rank = np.argsort(np.argsort(np.array([g.code for g in self.grids])))
         self._matches: dict[str, GridMatch] = {}
@@ -205,6 +207,9 @@ class GridIndex:
             x, y = convert(lon, lat, crs, self.crs)
         except ValueError as e:
             return None, f"cannot place point in layer {self.name}: {e}"
+        owner = self._cells.one(x, y)
+        if owner >= 0:  # deep inside one grid: no geometry needed
+            return self._match(self.grids[owner]), None
         hits = self._tree.query(Point(x, y), predicate="intersects")
         if len(hits) == 1:  # the usual case, kept short: this runs for every event
             return self._match(self.grids[int(hits[0])]), None
@@ -230,14 +235,18 @@ class GridIndex:
         xs, ys = np.asarray(lons, dtype=float), np.asarray(lats, dtype=float)
         if crs != self.crs:
             xs, ys = np.array([convert(x, y, crs, self.crs) for x, y in zip(xs, ys)]).T
-        pts, grids = self._tree.query(shapely.points(xs, ys), predicate="intersects")
+        out = np.full(len(xs), None, dtype=object)
+        owner = self._cells.many(xs, ys)
+        pure = owner >= 0
+        out[pure] = self._codes_arr[owner[pure]]
+        rest = np.flatnonzero(~pure)  # near a boundary or outside the layer: ask the tree
+        pts, grids = self._tree.query(shapely.points(xs[rest], ys[rest]), predicate="intersects")
         # Per point keep the hit with the lowest code: sort by (point, code rank), take firsts.
         order = np.lexsort((self._rank[grids], pts))
         pts, grids = pts[order], grids[order]
         first = np.ones(len(pts), dtype=bool)
         first[1:] = pts[1:] != pts[:-1]
-        out = np.full(len(xs), None, dtype=object)
-        out[pts[first]] = self._codes_arr[grids[first]]
+        out[rest[pts[first]]] = self._codes_arr[grids[first]]
         return out.tolist()
 
     def _nearest(self, x: float, y: float, tolerance_m: float) -> GridMatch | None:

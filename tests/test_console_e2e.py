@@ -59,6 +59,14 @@ async def test_operator_tunes_backtests_saves_and_viewer_is_refused(tmp_path, br
         await page.goto(svc.base + "/static/tune.html?camera=table")
         await page.wait_for_function("() => document.getElementById('frame').naturalWidth > 0", timeout=15_000)
         others_before = {c["id"]: c for c in (await api.get("/cameras")).json()}["demo-table"]
+        # The live snapshot can be drawn on too (what the camera sees now), then back to the clip.
+        await page.click("#live-frame")
+        await page.wait_for_function("() => document.getElementById('frame').src.includes('/snapshot') && "
+                                     "document.getElementById('frame').complete && "
+                                     "document.getElementById('frame').naturalWidth > 0", timeout=15_000)
+        await page.dispatch_event("#t", "change")
+        await page.wait_for_function("() => document.getElementById('frame').src.includes('/frame?') && "
+                                     "document.getElementById('frame').naturalWidth > 0", timeout=15_000)
 
         # Draw the table zone by clicking its corners on the frame.
         await page.fill("#new-zone-name", "table")

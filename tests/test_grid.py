@@ -238,3 +238,27 @@ def test_not_a_feature_collection(tmp_path):
     (tmp_path / "broken.geojson").write_text("{", encoding="utf-8")
     with pytest.raises(GridLayerError, match="broken.geojson.*cannot read"):
         GridIndex.load(tmp_path / "broken.geojson", CodeScheme())
+
+
+def test_cell_index_answers_exactly_like_the_tree_including_shared_edges():
+    """The cell shortcut must never change an answer: random points, and points on every edge
+    and corner of the demo grids (ties go to the lowest code either way)."""
+    import numpy as np
+    import shapely
+
+    index = GridIndex.load(DEMO, CodeScheme())
+    assert index._cells.pure_fraction > 0.5
+    rng = np.random.default_rng(7)
+    minx, miny, maxx, maxy = shapely.total_bounds([g.geometry for g in index.grids])
+    xs = np.concatenate([rng.uniform(minx - 0.002, maxx + 0.002, 5000),
+                         np.round(rng.uniform(minx, maxx, 500), 2)])  # on the 0.01° grid lines
+    ys = np.concatenate([rng.uniform(miny - 0.002, maxy + 0.002, 5000),
+                         np.round(rng.uniform(miny, maxy, 500), 2)])
+    tree = index._tree
+    expected = []
+    for x, y in zip(xs, ys):
+        hits = tree.query(shapely.Point(x, y), predicate="intersects")
+        expected.append(min((index.grids[int(h)].code for h in hits), default=None))
+    assert index.codes_many(xs, ys, "wgs84") == expected
+    singles = [index.resolve(float(x), float(y), "wgs84")[0] for x, y in zip(xs, ys)]
+    assert [m.code if m else None for m in singles] == expected
