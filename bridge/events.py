@@ -58,31 +58,41 @@ class EventFactory:
         evidence: dict[str, StoredItem] | None = None,
         media_time_s: float | None = None,
     ) -> Event:
-        entry = self.catalogue[camera.categories[change.rule_id]]
         cond = change.condition
-        location = self._locate(camera, cond.bbox)
+        source = SourceRef(kind="video", camera_id=camera.camera_id, zone=change.zone, media_time_s=media_time_s)
+        detector = DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id,
+                               config_hash=camera.config_hash)
+        return self.build(change, camera.categories[change.rule_id], occurred_at, source,
+                          self._locate(camera, cond.bbox), detector, evidence)
+
+    def build(self, change: IncidentChange, category: str, occurred_at: datetime, source: SourceRef,
+              location: Location, detector: DetectorRef, evidence: dict[str, StoredItem] | None = None) -> Event:
+        """The event of one change of one source: what every kind of source has in common."""
+        entry = self.catalogue[category]
         grid, reason = self._resolve(location.lon, location.lat, location.crs)
+        cond, stored = change.condition, evidence or {}
         return Event(
             event_id=str(uuid.uuid4()),
             incident_id=change.incident_id,
             status=change.status,
             category=CategoryRef(code=entry.code, name=entry.name, major=entry.major),
             occurred_at=occurred_at,
-            source=SourceRef(kind="video", camera_id=camera.camera_id, zone=change.zone, media_time_s=media_time_s),
+            source=source,
             location=location,
             grid=grid,
             grid_reason=reason,
             confidence=round(min(1.0, max(0.0, cond.score)), 4),
             evidence=Evidence(
                 bbox=[round(v, 4) for v in cond.bbox] if cond.bbox else None,
-                sha256={k: item.sha256 for k, item in (evidence or {}).items()},
-                **{k: item.url for k, item in (evidence or {}).items()},
+                sha256={k: item.sha256 for k, item in stored.items()},
+                **{k: item.url for k, item in stored.items()},
             ),
-            detector=DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id, config_hash=camera.config_hash),
+            detector=detector,
             routing=RoutingRef(unit=entry.unit, priority=entry.priority),
             priority=entry.priority,
-            sources=[IncidentSource(kind="video", camera_id=camera.camera_id, zone=change.zone, rule=change.rule_id,
-                                    incident_id=change.incident_id, active=change.status != "cleared")],
+            sources=[IncidentSource(kind=source.kind, camera_id=source.camera_id, sensor_id=source.sensor_id,
+                                    zone=source.zone, rule=change.rule_id, incident_id=change.incident_id,
+                                    active=change.status != "cleared")],
         )
 
 
@@ -103,23 +113,9 @@ def make_sensor_event(factory: EventFactory, change: IncidentChange, sensor: Sen
 
     `change.camera_id` carries the sensor id: the lifecycle is shared with video.
     """
-    entry = factory.catalogue[sensor.categories[change.rule_id]]
     loc = sensor.location
-    grid, reason = factory._resolve(loc.lon, loc.lat, loc.crs)
-    return Event(
-        event_id=str(uuid.uuid4()),
-        incident_id=change.incident_id,
-        status=change.status,
-        category=CategoryRef(code=entry.code, name=entry.name, major=entry.major),
-        occurred_at=occurred_at,
-        source=SourceRef(kind="iot", sensor_id=sensor.sensor_id),
-        location=Location(lon=loc.lon, lat=loc.lat, crs=loc.crs),
-        grid=grid,
-        grid_reason=reason,
-        confidence=round(min(1.0, max(0.0, change.condition.score)), 4),
-        evidence=Evidence(sha256={k: item.sha256 for k, item in (evidence or {}).items()},
-                          **{k: item.url for k, item in (evidence or {}).items()}),
-        detector=DetectorRef(model=f"sensor:{sensor.kind}", rule=change.rule_id, config_hash=sensor.config_hash),
-        routing=RoutingRef(unit=entry.unit, priority=entry.priority),
-        priority=entry.priority,
-    )
+    return factory.build(change, sensor.categories[change.rule_id], occurred_at,
+                         SourceRef(kind="iot", sensor_id=sensor.sensor_id),
+                         Location(lon=loc.lon, lat=loc.lat, crs=loc.crs),
+                         DetectorRef(model=f"sensor:{sensor.kind}", rule=change.rule_id, config_hash=sensor.config_hash),
+                         evidence)
