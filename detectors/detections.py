@@ -14,11 +14,6 @@ class Detections:
     names: dict[int, str] = field(repr=False)
     shape: tuple[int, int] = (0, 0)  # (height, width) of the frame
 
-    @classmethod
-    def empty(cls, names: dict[int, str], shape: tuple[int, int]) -> Detections:
-        z = np.zeros((0,), np.float32)
-        return cls(np.zeros((0, 4), np.float32), z, z.copy(), names, shape)
-
     def __len__(self) -> int:
         return len(self.conf)
 

@@ -54,10 +54,6 @@ class PacketRing:
             while self._packets and self._packets[0].t < t - self.keep_s:
                 self._packets.popleft()
 
-    def newest(self) -> float | None:
-        with self._lock:
-            return self._packets[-1].t if self._packets else None
-
     def frame_at(self, t: float):
         """The decoded picture (BGR) shown at media time `t`, decoded from the keyframe before it."""
         data = self.cut(t, t)

@@ -54,7 +54,6 @@ class CameraRuntime:
     pipeline: CameraPipeline
     errors: int = 0
     analysed_fps: RateMeter = field(default_factory=RateMeter)
-    last_frame: Frame | None = None  # newest analysed frame: evidence for linked sensors
 
     def view(self) -> CameraView:
         st = self.worker.status
@@ -214,7 +213,6 @@ class Service:
         while True:
             frame = await cam.slot.get()
             pipe = cam.pipeline  # read per frame: apply_camera swaps it
-            cam.last_frame = frame
             try:
                 detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
                 occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
@@ -247,8 +245,8 @@ class Service:
         from detectors.annotate import annotated_jpeg
 
         for cam in self.cameras:
-            if cam.config.id in camera_ids and cam.last_frame is not None:
-                frame = cam.last_frame
+            frame = cam.worker.latest  # the decoder's newest frame, the same one /snapshot serves
+            if cam.config.id in camera_ids and frame is not None:
                 item = await asyncio.to_thread(lambda: evidence.put(annotated_jpeg(frame.image, None, None, label), "jpg"))
                 return {"snapshot": item}
         return None
