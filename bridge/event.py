@@ -39,6 +39,11 @@ class SourceRef(_Model):
     media_time_s: float | None = Field(
         None, description="Replay only: seconds from the start of the recording."
     )
+    worker: str | None = Field(
+        None, description="Cluster mode: the worker process that ran the camera when this was seen.")
+    generation: int | None = Field(
+        None, description="Cluster mode: the worker consumer group's generation under which `worker` owned the "
+        "camera. A camera's owners never overlap: a higher generation supersedes a lower one.")
 
 
 class IncidentSource(_Model):

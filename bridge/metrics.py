@@ -44,3 +44,19 @@ VERIFICATIONS = Counter(
     "Verification events published, by result (present, gone, unknown).",
     ["result"],
 )
+MERGE_CONSUMED = Counter(
+    "xueliang_merge_consumed_total",
+    "Incident records the Kafka merge stage took from the incidents topic (rebuilds excluded).",
+)
+MERGE_FENCED = Counter(
+    "xueliang_merge_fenced_total",
+    "Incident records dropped because a newer owner generation of their camera had already spoken.",
+)
+MERGE_REJECTED = Counter(
+    "xueliang_merge_rejected_total",
+    "Incident records that were not a valid event, logged with their partition and offset and skipped.",
+)
+MERGE_PARTITIONS = Gauge(
+    "xueliang_merge_partitions",
+    "Incidents-topic partitions this worker's merge stage owns.",
+)

@@ -38,6 +38,8 @@ class _Active:
     best: Condition
     latest: Condition
     best_changed: bool = False
+    adopted: bool = False  # taken over from a camera's previous owner and not seen here yet
+    claim_until: float = 0.0  # adopted: a subject seen from before this is the same occurrence
 
 
 class Lifecycle:
@@ -56,7 +58,14 @@ class Lifecycle:
         holding = {(c.zone, c.subject): c for c in conditions}
         for key, cond in holding.items():
             zone = key[0]
-            act = self.active.get(key)
+            act = self.active.get(key) or self._claim(key)
+            if act is not None and act.adopted:
+                if cond.since <= act.claim_until:  # in view since the takeover: the same incident goes on
+                    act.adopted, act.last_emit = False, -1e18
+                else:  # it arrived later: a new occurrence; the one handed over is over
+                    del self.active[key]
+                    changes.append(self._change("cleared", act, zone, now, act.latest))
+                    act = None
             if act is None:
                 if now - self._cleared_at.get(zone, -1e18) < self.cooldown_s:
                     continue
@@ -78,6 +87,29 @@ class Lifecycle:
                 self._cleared_at[key[0]] = now
                 changes.append(self._change("cleared", act, key[0], now, act.latest))
         return changes
+
+    def adopt(self, incident_id: str, zone: str | None, subject: int | None, opened_at: float,
+              condition: Condition, now: float, hold_s: float, claim_s: float) -> None:
+        """Carry on an incident a camera's previous owner opened (cluster handover).
+
+        It stays open for `hold_s` waiting for its condition. A condition whose subject has been
+        in view since at most `claim_s` after the takeover is the same occurrence and carries the
+        incident on under its id (object ids differ between owners, so any object in the same zone
+        may claim it). One that started later is a new occurrence: the handed-over incident clears
+        and a new one opens. Unseen, it clears after `hold_s`. So a handover neither drops an
+        incident nor reports one occurrence twice.
+        """
+        act = _Active(incident_id, opened_at, now + hold_s - self.grace_s, now, condition, condition,
+                      adopted=True, claim_until=now + claim_s)
+        self.active[(zone, subject)] = act
+
+    def _claim(self, key: tuple[str | None, int | None]) -> _Active | None:
+        for k, act in self.active.items():
+            if act.adopted and k[0] == key[0]:
+                del self.active[k]
+                self.active[key] = act
+                return act
+        return None
 
     def _change(self, status, act: _Active, zone, now: float, cond: Condition) -> IncidentChange:
         return IncidentChange(status, act.incident_id, self.camera_id, self.rule_id, zone, now, act.opened_at, cond)

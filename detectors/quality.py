@@ -141,6 +141,10 @@ class QualityMonitor:
             out["view_moved"] = not out["occlusion"] and view_moved(self.cfg, t, self.reference)
         return out
 
+    def since(self, check: str) -> float | None:
+        """When the check's raw result last changed to what it is now."""
+        return self._state[check].since
+
     def update(self, image: np.ndarray, now: float) -> dict[str, bool]:
         """Returns every check's debounced state after this frame."""
         t = Thumb.of(image)

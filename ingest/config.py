@@ -34,6 +34,12 @@ class VideoInputConfig(BaseModel):
         20.0, gt=0,
         description="Reconnect when packets arrive but no picture was decoded for this long (a stream of garbage).",
     )
+    file_start: Literal["beginning", "wallclock"] = Field(
+        "beginning",
+        description="Where a looping file source starts: at its beginning, or where it would be had it looped "
+        "since the Unix epoch (`wallclock`), so every worker that picks the camera up sees the same scene at the "
+        "same moment, like a live camera (cluster tests and demos).",
+    )
     decode: Literal["auto", "keyframes", "all"] = Field(
         "auto",
         description="`auto` decodes keyframes only while the analysis rate is at or below the keyframe rate, "

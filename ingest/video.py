@@ -154,12 +154,15 @@ def iter_frames(
     decode: DecodeMode = "auto",
     observer: DecodeObserver | None = None,
     ring: PacketRing | None = None,
+    start_s: float = 0.0,
 ) -> Iterator[Frame]:
     """Decode one pass over a source and yield frames sampled at `analysis_fps`.
 
     Returns at end of stream. For a live source that end is a disconnect: PyAV ends the loop
     without an exception when the server goes away, so the caller decides what EOF means.
     `media_offset_s` is added to media times, so a looping file keeps a monotonic clock.
+    `start_s` (files): start that many seconds in, modulo the file's length; media times then
+    count from the file's start, and a real-time pace starts there.
     Only sampled frames are converted to BGR; with `decode="auto"` non-key frames are not even
     decoded while the keyframes alone meet the analysis rate (see KeyframeGate).
     """
@@ -179,6 +182,11 @@ def iter_frames(
             ring.begin(stream)
         first_pts: float | None = None
         wall_start = time.monotonic()
+        if start_s > 0 and container.duration:
+            start_s %= container.duration / 1_000_000
+            container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+            first_pts = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            wall_start -= start_s  # the frames before `start_s` in the keyframe's GOP pass without waiting
         index = 0
         held: list = []  # packets demuxed before the first decode decision (auto mode only)
 

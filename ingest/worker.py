@@ -174,6 +174,10 @@ class CameraWorker:
         self._thread.start()
         self._watchdog.start()
 
+    def signal_stop(self) -> None:
+        """Ask the threads to end without waiting for them (no frame is handed on after this)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
@@ -194,6 +198,7 @@ class CameraWorker:
         offset = 0.0
         live = is_network_url(self._url)
         v = self._video
+        first = True
         while not self._stop.is_set():
             self.status.set_state(CameraState.CONNECTING)
             self._last_packet = time.monotonic()
@@ -204,6 +209,7 @@ class CameraWorker:
                     self.camera_id, self._url, self._fps, realtime=self._realtime,
                     rtsp_transport=v.rtsp_transport, socket_timeout_s=v.socket_timeout_s,
                     media_offset_s=offset, decode=v.decode, observer=observer, ring=self._ring,
+                    start_s=time.time() if first and not live and v.file_start == "wallclock" else 0.0,
                 )
                 for frame in frames:
                     if self._stop.is_set():
@@ -226,6 +232,7 @@ class CameraWorker:
             if error is None:  # a file reached its end
                 if not self._loop:
                     break
+                first = False
                 offset = (last_t if last_t is not None else offset) + 1.0 / self._fps
                 continue
             self.status.set_state(CameraState.OFFLINE, error)

@@ -256,6 +256,36 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cameras(args: argparse.Namespace) -> int:
+    """The camera registry topic of a cluster (docs/scale-out.md)."""
+    cfg = _load(args.config)
+    bootstrap = args.bootstrap or cfg.kafka.bootstrap_servers
+    if not bootstrap:
+        print(f"{args.config}: kafka.bootstrap_servers: not set and no --bootstrap given", file=sys.stderr)
+        return EXIT_CONFIG
+    from ingest.redact import redact_url
+    from xueliang import registry
+
+    c = cfg.cluster
+    if args.cameras_command == "publish":
+        wanted = [cam for cam in cfg.cameras if not args.only or cam.id in args.only]
+        where = asyncio.run(registry.publish(bootstrap, c, {cam.id: cam.model_dump_json().encode() for cam in wanted},
+                                                idempotent=cfg.kafka.idempotent))
+        for cam in wanted:
+            print(f"{cam.id}\tpartition {where[cam.id]}\t{redact_url(cam.url)}")
+        print(f"published {len(wanted)} camera(s) to {c.control_topic} on {bootstrap}", file=sys.stderr)
+    elif args.cameras_command == "remove":
+        asyncio.run(registry.publish(bootstrap, c, {}, remove=args.ids, idempotent=cfg.kafka.idempotent))
+        print(f"removed {len(args.ids)} camera(s) from {c.control_topic}", file=sys.stderr)
+    else:
+        counts = asyncio.run(registry.ensure_topics(bootstrap, registry.cluster_topics(c), c.replication_factor))
+        for cid, (p, value) in sorted(asyncio.run(registry.placements(bootstrap, c.control_topic,
+                                                                       counts[c.control_topic])).items()):
+            if value is not None:
+                print(f"{cid}\tpartition {p}\t{redact_url(json.loads(value).get('url', ''))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xueliang", description="Video and IoT incidents into the grid dispatch queue.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -338,6 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "list":
             s.add_argument("name", help="who holds it (add), or the name or id to revoke")
         s.set_defaults(func=cmd_tokens)
+
+    cm = sub.add_parser("cameras", help="the cluster's camera registry topic").add_subparsers(
+        dest="cameras_command", required=True)
+    for name, helptext in (("publish", "write the config's cameras to the registry (each keeps its partition)"),
+                           ("list", "list the registered cameras and their partitions"),
+                           ("remove", "remove cameras from the registry (their workers stop them)")):
+        s = cm.add_parser(name, help=helptext)
+        s.add_argument("-c", "--config", required=True, help="config with `cameras:` (publish) and `cluster:` topics")
+        s.add_argument("--bootstrap", help="Kafka bootstrap servers (default: kafka.bootstrap_servers)")
+        if name == "publish":
+            s.add_argument("--only", nargs="+", help="publish only these camera ids")
+        if name == "remove":
+            s.add_argument("ids", nargs="+")
+        s.set_defaults(func=cmd_cameras)
 
     s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     s.set_defaults(func=cmd_config_reference)

@@ -26,6 +26,7 @@ from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
 from detectors.sensor_config import SENSOR_RULE_TYPES
 from detectors.quality import QualityConfig
+from xueliang.cluster_config import ClusterConfig
 from xueliang.health import HealthConfig
 from xueliang.sensor_config import SensorsConfig
 
@@ -123,10 +124,19 @@ class ServiceConfig(_Strict):
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     mqtt: MqttConfig | None = Field(None, description="The MQTT broker sensors report to; needed when `sensors.devices` is not empty.")
     sensors: SensorsConfig = Field(default_factory=SensorsConfig, description="IoT sensors: registry, topics, decoder profiles, rules.")
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Many workers over Kafka: cameras "
+                                   "from the registry topic by consumer group, merge partitioned by grid.")
 
     @model_validator(mode="after")
     def _sources(self) -> ServiceConfig:
-        if not self.cameras and not self.sensors.devices:
+        if self.cluster.enabled:
+            if not self.kafka.bootstrap_servers:
+                raise ValueError("`cluster.enabled` needs `kafka.bootstrap_servers`: the cluster runs over Kafka")
+            if self.cameras:
+                raise ValueError("with `cluster.enabled` the cameras come from the registry topic "
+                                 f"`{self.cluster.control_topic}`: publish them with `xueliang cameras publish` "
+                                 "and leave `cameras` empty here")
+        elif not self.cameras and not self.sensors.devices:
             raise ValueError("configure at least one camera (`cameras`) or sensor (`sensors.devices`)")
         if self.sensors.devices and self.mqtt is None:
             raise ValueError("`sensors.devices` are configured but no `mqtt` broker to receive them from")
@@ -241,6 +251,44 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
                 m.path = (base / m.path).resolve()
 
 
+def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
+                    catalogue: Catalogue | None) -> list[tuple[str, str]]:
+    """What is wrong with one camera against the rest of the config (also run on registry records)."""
+    from detectors.yolo import coco_names
+
+    known = set(coco_names().values())
+    problems: list[tuple[str, str]] = []
+    if not is_network_url(cam.url) and not Path(cam.url).exists():
+        problems.append((f"{at}.url", f"video file not found: {cam.url}"))
+    zones = {z.name for z in cam.zones}
+    for j, rule in enumerate(cam.rules):
+        where = f"{at}.rules[{j}]"
+        if rule.zone not in zones:
+            problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
+        if catalogue is not None and rule.category not in catalogue:
+            problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
+        for field in ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes"):
+            unknown = [c for c in getattr(rule, field, []) if c not in known]
+            if unknown:
+                problems.append((f"{where}.{field}", f"model {cfg.model.name} has no class {unknown}"))
+    for j, m in enumerate(cam.models):
+        where = f"{at}.models[{j}]"
+        if not m.path.exists():
+            problems.append((f"{where}.path", f"model file not found: {m.path}"))
+        for cls, c in m.classes.items():
+            if catalogue is not None and c.category not in catalogue:
+                problems.append((f"{where}.classes.{cls}.category", f"unknown category {c.category!r}; see {catalogue.source}"))
+            if c.zone is not None and c.zone not in zones and c.zone != FULL_FRAME:
+                problems.append((f"{where}.classes.{cls}.zone", f"no zone {c.zone!r} on camera {cam.id!r}"))
+    for j, rec in enumerate(cam.recordings):
+        if not Path(rec).is_file():
+            problems.append((f"{at}.recordings[{j}]", f"video file not found: {rec}"))
+    for name in cam.objects:
+        if name not in known:
+            problems.append((f"{at}.objects.{name}", f"model {cfg.model.name} has no class {name!r}"))
+    return problems
+
+
 def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not cfg.grid.path.exists():
@@ -250,38 +298,8 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
     except (OSError, ValueError) as exc:
         problems.append(("catalogue", str(exc)))
         catalogue = None
-    from detectors.yolo import coco_names
-
-    known = set(coco_names().values())
     for i, cam in enumerate(cfg.cameras):
-        if not is_network_url(cam.url) and not Path(cam.url).exists():
-            problems.append((f"cameras[{i}].url", f"video file not found: {cam.url}"))
-        zones = {z.name for z in cam.zones}
-        for j, rule in enumerate(cam.rules):
-            where = f"cameras[{i}].rules[{j}]"
-            if rule.zone not in zones:
-                problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
-            if catalogue is not None and rule.category not in catalogue:
-                problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
-            for field in ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes"):
-                unknown = [c for c in getattr(rule, field, []) if c not in known]
-                if unknown:
-                    problems.append((f"{where}.{field}", f"model {cfg.model.name} has no class {unknown}"))
-        for j, m in enumerate(cam.models):
-            where = f"cameras[{i}].models[{j}]"
-            if not m.path.exists():
-                problems.append((f"{where}.path", f"model file not found: {m.path}"))
-            for cls, c in m.classes.items():
-                if catalogue is not None and c.category not in catalogue:
-                    problems.append((f"{where}.classes.{cls}.category", f"unknown category {c.category!r}; see {catalogue.source}"))
-                if c.zone is not None and c.zone not in zones and c.zone != FULL_FRAME:
-                    problems.append((f"{where}.classes.{cls}.zone", f"no zone {c.zone!r} on camera {cam.id!r}"))
-        for j, rec in enumerate(cam.recordings):
-            if not Path(rec).is_file():
-                problems.append((f"cameras[{i}].recordings[{j}]", f"video file not found: {rec}"))
-        for name in cam.objects:
-            if name not in known:
-                problems.append((f"cameras[{i}].objects.{name}", f"model {cfg.model.name} has no class {name!r}"))
+        problems += camera_problems(cfg, cam, f"cameras[{i}]", catalogue)
     if catalogue is not None and cfg.health.category not in catalogue:
         problems.append(("health.category", f"unknown category {cfg.health.category!r}; see {catalogue.source}"))
     problems += _check_sensors(cfg, catalogue)
@@ -293,7 +311,7 @@ def _check_sensors(cfg: ServiceConfig, catalogue: Catalogue | None) -> list[tupl
     cameras = {c.id for c in cfg.cameras}
     for i, dev in enumerate(cfg.sensors.devices):
         for cam in dev.cameras:
-            if cam not in cameras:
+            if cam not in cameras and not cfg.cluster.enabled:  # clustered: cameras are in the registry
                 problems.append((f"sensors.devices[{i}].cameras", f"no camera {cam!r}; cameras: {sorted(cameras)}"))
         for j, rule in enumerate(dev.rules):
             if catalogue is not None and rule.category not in catalogue:

@@ -38,6 +38,16 @@ class CameraHealth:
         self._quality = {c: Lifecycle(camera_id, quality_rule(c), **life) for c in CHECKS}
 
     @property
+    def lifecycles(self) -> dict[str, Lifecycle]:
+        return {OFFLINE_RULE: self._offline} | {quality_rule(c): lc for c, lc in self._quality.items()}
+
+    @property
+    def durations(self) -> dict[str, float]:
+        """Seconds each check needs to report a fault it has just started to watch."""
+        quality = self.monitor.cfg.for_s if self.monitor is not None else 0.0
+        return {OFFLINE_RULE: self.cfg.offline_after_s} | {quality_rule(c): quality for c in CHECKS}
+
+    @property
     def rule_ids(self) -> list[str]:
         return [OFFLINE_RULE, *(quality_rule(c) for c in CHECKS)]
 
@@ -47,7 +57,8 @@ class CameraHealth:
         active = self.monitor.update(image, now)
         changes: list[IncidentChange] = []
         for check, lifecycle in self._quality.items():
-            conds = [Condition(quality_rule(check), None, now, 1.0, None)] if active.get(check) else []
+            since = self.monitor.since(check) or now
+            conds = [Condition(quality_rule(check), None, since, 1.0, None)] if active.get(check) else []
             changes += lifecycle.step(conds, now)
         return changes
 

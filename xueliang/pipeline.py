@@ -19,7 +19,7 @@ from detectors.analyzer import CameraAnalyzer
 from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
 from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
-from detectors.lifecycle import IncidentChange
+from detectors.lifecycle import IncidentChange, Lifecycle
 from detectors.rules.condition import Condition
 from detectors.yolo import YoloDetector
 from ingest.clips import PacketRing
@@ -72,6 +72,9 @@ class CameraPipeline:
             rule_models={r.id: s.detector.model_name for s in self.stages for r in s.analyzer.rules},
             ground=GroundProjector(camera.ground) if camera.ground else None,
         )
+        # How long each rule takes to see its condition from scratch: a new owner waits that long.
+        self._durations = {r.id: rule_duration_s(r) for s in self.stages for r in s.analyzer.rules}
+        self._durations.update(self.health.durations)
         self._zones = {z.name: z.polygon for z in [*camera.zones, FULL_FRAME_ZONE]}
         self.frames_analysed = 0
         clip = camera.clip
@@ -157,6 +160,35 @@ class CameraPipeline:
                 return [c for c in s.analyzer.conditions[rule_id] if zone is None or c.zone == zone]
         return []
 
+    def lifecycles(self) -> dict[str, Lifecycle]:
+        """Every incident lifecycle of this camera, by rule id (detection rules and health checks)."""
+        out = {rid: lc for s in self.stages for rid, lc in s.analyzer.lifecycles.items()}
+        return out | self.health.lifecycles
+
+    def open_incidents(self) -> list[dict]:
+        """The incidents open now, as the camera's next owner needs them (cluster handover)."""
+        return [{"rule": rid, "zone": zone, "subject": subject, "incident_id": act.incident_id,
+                 "opened_at": act.opened_at, "score": float(act.best.score),
+                 "bbox": [float(v) for v in act.best.bbox] if act.best.bbox else None}
+                for rid, lc in self.lifecycles().items() for (zone, subject), act in lc.active.items()]
+
+    def adopt(self, incidents: list[dict], now: float, confirm_s: float) -> int:
+        """Carry on a previous owner's open incidents: a subject in view within `confirm_s` of now
+        continues one; each waits that plus its rule's own duration to be seen again. Returns how
+        many were taken (rules gone from the config are not)."""
+        lifecycles, taken = self.lifecycles(), 0
+        for inc in incidents:
+            lc = lifecycles.get(inc["rule"])
+            if lc is None:
+                continue
+            bbox = tuple(float(v) for v in inc["bbox"]) if inc.get("bbox") else None
+            cond = Condition(inc["rule"], inc["zone"], float(inc["opened_at"]), float(inc.get("score", 1.0)), bbox,
+                             subject=inc["subject"])
+            lc.adopt(inc["incident_id"], inc["zone"], inc["subject"], inc["opened_at"], cond, now,
+                     confirm_s + self._durations.get(inc["rule"], 0.0) + lc.grace_s, confirm_s)
+            taken += 1
+        return taken
+
     def verification(self, frame: Frame, p: PendingVerification, at: datetime) -> Event:
         """Blocking (JPEG): the answer to a verify request from this frame, with a fresh snapshot."""
         if not any(p.rule in s.analyzer.lifecycles for s in self.stages):
@@ -172,6 +204,14 @@ class CameraPipeline:
                 stored["crop"] = self.evidence.put(crop_jpeg(frame.image, bbox), "jpg")
         return verification_event(p, at, found is not None, evidence=stored, bbox=bbox,
                                   score=found.score if found else None)
+
+
+def rule_duration_s(rule) -> float:
+    """Seconds a rule needs to report a condition it has just started to watch."""
+    if rule.type == "dumping":
+        return rule.min_left_s + rule.carrier_window_s
+    return next((getattr(rule, f) for f in ("min_dwell_s", "min_stationary_s", "min_duration_s")
+                 if hasattr(rule, f)), 0.0)
 
 
 def replay_time(start: datetime, media_time_s: float) -> datetime:

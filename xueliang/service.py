@@ -36,7 +36,10 @@ from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
 from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
+from bridge.merge_consumer import KafkaMergeStage
+from xueliang.cluster import CameraOwnership, ClusterRecords
 from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.metrics import CLUSTER_ADOPTED
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.sensors import SensorRuntime
@@ -54,6 +57,10 @@ class CameraRuntime:
     pipeline: CameraPipeline
     errors: int = 0
     analysed_fps: RateMeter = field(default_factory=RateMeter)
+    task: asyncio.Task | None = None
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while waiting for a frame
+    generation: int | None = None  # cluster mode: the group generation it runs under
+    partition: int | None = None  # cluster mode: its registry partition
 
     def view(self) -> CameraView:
         st = self.worker.status
@@ -87,6 +94,12 @@ class Service:
         self.feedback: FeedbackHandler | None = None
         self.core: Core | None = None
         self.bench: Bench | None = None
+        # Cluster mode (docs/scale-out.md): cameras come and go with the consumer group's assignment.
+        self.worker = cfg.cluster.worker_name() if cfg.cluster.enabled else None
+        self.ownership: CameraOwnership | None = None
+        self.records: ClusterRecords | None = None
+        self.kafka_merge: KafkaMergeStage | None = None
+        self._parked: dict[str, CameraRuntime] = {}  # released, kept in case the next assignment gives them back
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -107,7 +120,7 @@ class Service:
             except BaseException:
                 await self._shutdown([], None)
                 raise
-        self.merge = core.merge
+        self.merge = None if cfg.cluster.enabled else core.merge  # clustered, the merge runs on the incidents topic
         for cam in cfg.cameras:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             pipeline = core.pipeline(cfg, cam.id)
@@ -117,16 +130,23 @@ class Service:
                      for c in self.cameras])
         REGISTRY.register(self._collector)
 
-        tasks = [asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}") for c in self.cameras]
-        if self.cameras:
+        for c in self.cameras:
+            c.task = asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}")
+        tasks = []
+        if self.cameras or cfg.cluster.enabled:
             tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
         if self.sensors is not None:
             tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
         if cfg.kafka.bootstrap_servers:
-            self.dispatcher = KafkaDispatcher(self.store, cfg.kafka)
+            kafka = cfg.kafka
+            if cfg.cluster.enabled:  # this worker's incidents go to the merge stage's topic, not to dispatch
+                kafka = kafka.model_copy(update={"topic": cfg.cluster.incidents_topic,
+                                                 "feedback_group": f"{kafka.feedback_group}-{self.worker}"})
+                tasks += await self._start_cluster()
+            self.dispatcher = KafkaDispatcher(self.store, kafka)
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
             if cfg.kafka.feedback_topic:
-                tasks.append(asyncio.create_task(FeedbackConsumer(cfg.kafka, self.feedback).run(), name="feedback"))
+                tasks.append(asyncio.create_task(FeedbackConsumer(kafka, self.feedback).run(), name="feedback"))
         server = None
         if cfg.api.enabled:
             tokens = TokenStore(cfg.api.auth.tokens, cfg.tokens_path)
@@ -169,8 +189,15 @@ class Service:
     async def _shutdown(self, tasks: list[asyncio.Task], server: uvicorn.Server | None) -> None:
         self.ready = False
         log.info("service.stopping")
+        for t in tasks:  # the cluster stages first: they hand this worker's cameras and grids on
+            if t.get_name() in ("cluster-ownership", "cluster-merge"):
+                t.cancel()
+        await asyncio.gather(*[t for t in tasks if t.get_name() in ("cluster-ownership", "cluster-merge")],
+                             return_exceptions=True)
         for c in self.cameras:
             await asyncio.to_thread(c.worker.stop)
+            if c.task is not None:
+                c.task.cancel()
         if server is not None:
             server.should_exit = True
         self.hub.close()
@@ -180,7 +207,10 @@ class Service:
             if t.get_name() != "api":
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*[c.task for c in self.cameras if c.task is not None], return_exceptions=True)
         self._inference.shutdown(wait=True)
+        if self.records is not None:
+            await self.records.stop()
         if self.bench is not None:
             await asyncio.to_thread(self.bench.close)
         if self._collector is not None:
@@ -208,32 +238,146 @@ class Service:
         rt.worker.start()
         log.info("camera.reconfigured", camera=cam_cfg.id, config_hash=pipeline.context.config_hash)
 
-    async def _camera_loop(self, cam: CameraRuntime) -> None:
-        loop = asyncio.get_running_loop()
+    # -- cluster mode: the consumer group's assignment starts and stops cameras ----------------------
+    async def _start_cluster(self) -> list[asyncio.Task]:
+        c = self.cfg.cluster
+        self.records = ClusterRecords(self.cfg, self.worker)
+        await self.records.start()
+        self.ownership = CameraOwnership(self.cfg, self, self.worker)
+        self.kafka_merge = KafkaMergeStage(
+            self.cfg.kafka, self.cfg.merge, source_topic=c.incidents_topic, group=c.merge_group, worker=self.worker,
+            exactly_once=c.exactly_once, session_timeout_ms=c.session_timeout_ms,
+            heartbeat_interval_ms=c.heartbeat_interval_ms)
+        log.info("cluster.joining", worker=self.worker, group=c.group, merge_group=c.merge_group)
+        return [asyncio.create_task(self.ownership.run(), name="cluster-ownership"),
+                asyncio.create_task(self.kafka_merge.run(), name="cluster-merge"),
+                asyncio.create_task(self._status_loop(), name="cluster-status")]
+
+    async def start_cameras(self, cameras: list[CameraConfig], generation: int, partition_of: dict[str, int],
+                            states: dict[str, dict]) -> None:
+        """Run cameras the group assigned to this worker under `generation`.
+
+        One that this worker let go in the last rebalance comes back with its memory (tracks, open
+        incidents); any other carries on the open incidents its previous owner left in the state topic.
+        """
+        assert self.core is not None
+        loop, now = asyncio.get_running_loop(), time.time()
+        for cam in cameras:
+            rt = self._parked.pop(cam.id, None)
+            adopted = 0
+            if rt is None or rt.config != cam:
+                pipeline = await asyncio.to_thread(self.core.pipeline, self.cfg, cam)
+                slot: LatestSlot[Frame] = LatestSlot(loop)
+                rt = CameraRuntime(cam, slot, self._worker(cam, slot, pipeline), pipeline)
+                state = states.get(cam.id)
+                if state is not None and state["generation"] < generation:
+                    adopted = pipeline.adopt(state["open"], now, self.cfg.cluster.handover_confirm_s)
+                    CLUSTER_ADOPTED.inc(adopted)
+            else:  # the decoder thread cannot restart: a new one on the same pipeline
+                rt.worker = self._worker(cam, rt.slot, rt.pipeline)
+            rt.generation, rt.partition = generation, partition_of[cam.id]
+            self.cameras.append(rt)
+            rt.task = asyncio.create_task(self._camera_loop(rt), name=f"camera-{cam.id}")
+            rt.worker.start()
+            await self.records.state(cam.id, rt.partition, generation, rt.pipeline.open_incidents())
+            log.info("camera.assigned", camera=cam.id, worker=self.worker, generation=generation,
+                     partition=rt.partition, adopted_incidents=adopted)
+
+    async def release_cameras(self, camera_ids: list[str]) -> None:
+        """Stop cameras the group took away; their open incidents go to the state topic for the next owner,
+        and the outbox is drained so their last events reach Kafka before anyone else runs them."""
+        ids = set(camera_ids)
+        leaving = [c for c in self.cameras if c.config.id in ids]
+        t0 = time.monotonic()
+        for rt in leaving:
+            rt.worker.signal_stop()  # no frame is handed on from here; the threads end in the background
+
+        async def finish(rt: CameraRuntime) -> None:
+            try:  # let the frame in hand finish: its changes and events belong together
+                await asyncio.wait_for(rt.idle.wait(), 30.0)
+            except asyncio.TimeoutError:
+                log.error("camera.release_timeout", camera=rt.config.id, note="cancelling mid-frame")
+            rt.task.cancel()
+            await asyncio.gather(rt.task, return_exceptions=True)
+            await self.records.state(rt.config.id, rt.partition, rt.generation, rt.pipeline.open_incidents())
+
+        await asyncio.gather(*(finish(rt) for rt in leaving))
+        self.cameras = [c for c in self.cameras if c.config.id not in ids]
+        for rt in leaving:
+            self._parked[rt.config.id] = rt
+            asyncio.get_running_loop().run_in_executor(None, rt.worker.stop)  # join the threads off the hand-over path
+        await self._drain_outbox(5.0)
+        log.info("cluster.cameras_released", worker=self.worker, cameras=len(leaving),
+                 seconds=round(time.monotonic() - t0, 2))
+
+    def keep_parked(self, partitions: set[int]) -> None:
+        """A new assignment: released cameras outside it are gone for good (someone else has them)."""
+        for cid in [c for c, rt in self._parked.items() if rt.partition not in partitions]:
+            del self._parked[cid]
+
+    async def _drain_outbox(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.dispatcher is not None and time.monotonic() < deadline:
+            if not await self.store.backlog():
+                return
+            self.dispatcher.notify()
+            await asyncio.sleep(0.05)
+        if self.dispatcher is not None:
+            log.warning("cluster.outbox_not_drained", timeout_s=timeout_s,
+                        note="the rest goes out later, under the old generation, and is fenced if a newer owner spoke")
+
+    async def _status_loop(self) -> None:
+        """Each running camera's status with owner and generation: who analyses what, in the data."""
         while True:
+            await asyncio.sleep(self.cfg.cluster.status_interval_s)
+            for cam in list(self.cameras):
+                if cam.generation is not None:
+                    await self.records.status(cam.config.id, cam.partition, cam.generation,
+                                              cam.view().model_dump(mode="json"))
+
+    async def _camera_loop(self, cam: CameraRuntime) -> None:
+        while True:
+            # A release cancels the loop only while it waits for a frame or for the model, never
+            # between a lifecycle change and its events (see `_analyse`).
+            cam.idle.set()
             frame = await cam.slot.get()
-            pipe = cam.pipeline  # read per frame: apply_camera swaps it
-            try:
-                detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
-                occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
-                changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
-                cam.analysed_fps.tick()
-                events = (await asyncio.to_thread(pipe.events, frame, changes, occurred)
-                          if changes or pipe.clips_pending else [])
-            except Exception:  # one bad frame must not stop the camera; it is logged and counted
+            await self._analyse(cam, frame)
+
+    async def _analyse(self, cam: CameraRuntime, frame: Frame) -> None:
+        loop = asyncio.get_running_loop()
+        pipe = cam.pipeline  # read per frame: apply_camera swaps it
+        try:
+            detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
+            cam.idle.clear()
+            occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
+            changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
+            cam.analysed_fps.tick()
+            events = (await asyncio.to_thread(pipe.events, frame, changes, occurred)
+                      if changes or pipe.clips_pending else [])
+        except Exception:  # one bad frame must not stop the camera; it is logged and counted
+            cam.errors += 1
+            log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)
+            return
+        await self._camera_events(cam, changes, events)
+        for p in self.feedback.take(cam.config.id) if self.feedback else []:
+            try:  # answered from this frame; one that fails here is answered by its timeout
+                answer = await asyncio.to_thread(pipe.verification, frame, p, occurred)
+            except Exception:
                 cam.errors += 1
-                log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)
+                log.exception("camera.verification_failed", camera=cam.config.id, request=p.request_id)
                 continue
-            for event in events:
-                await self.publish(event)
-            for p in self.feedback.take(cam.config.id) if self.feedback else []:
-                try:  # answered from this frame; one that fails here is answered by its timeout
-                    answer = await asyncio.to_thread(pipe.verification, frame, p, occurred)
-                except Exception:
-                    cam.errors += 1
-                    log.exception("camera.verification_failed", camera=cam.config.id, request=p.request_id)
-                    continue
-                await self.feedback.answered(p, answer)
+            await self.feedback.answered(p, answer)
+
+    async def _camera_events(self, cam: CameraRuntime, changes, events: list[Event]) -> None:
+        """A camera's events into the outbox; clustered, its open incidents go to the state topic
+        first, so whoever runs the camera next knows every incident the platform may hear of."""
+        if self.records is not None and cam.generation is not None:
+            if any(c.status != "updated" for c in changes):
+                await self.records.state(cam.config.id, cam.partition, cam.generation, cam.pipeline.open_incidents())
+            stamp = {"worker": self.worker, "generation": cam.generation}
+            events = [e.model_copy(update={"source": e.source.model_copy(update=stamp)}) for e in events]
+        for event in events:
+            await self.publish(event)
 
     def _latest_image(self, camera_id: str):
         for c in self.cameras:
@@ -261,8 +405,7 @@ class Service:
                 if not changes:
                     continue
                 occurred = datetime.fromtimestamp(now).astimezone()
-                for event in cam.pipeline.events(None, changes, occurred):
-                    await self.publish(event)
+                await self._camera_events(cam, changes, cam.pipeline.events(None, changes, occurred))
 
     async def publish(self, event: Event) -> None:
         """Commit to the outbox first; only then tell the live stream and the dispatcher."""

@@ -11,7 +11,7 @@ from bridge.grid import GridIndex
 from bridge.merge_stage import MergeStage
 from detectors.config import CustomModelConfig
 from detectors.yolo import YoloDetector
-from xueliang.config import ServiceConfig
+from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.pipeline import CameraPipeline
 
 
@@ -31,8 +31,8 @@ class Core:
             self._custom[key] = YoloDetector(cfg, self.data_dir)
         return self._custom[key]
 
-    def pipeline(self, cfg: ServiceConfig, camera_id: str) -> CameraPipeline:
-        camera = cfg.camera(camera_id)
+    def pipeline(self, cfg: ServiceConfig, camera_id: str | CameraConfig) -> CameraPipeline:
+        camera = cfg.camera(camera_id) if isinstance(camera_id, str) else camera_id
         custom = [(m, self.custom_detector(m)) for m in camera.models]
         return CameraPipeline(cfg, camera, self.detector, self.factory, self.evidence, custom)
 
@@ -42,5 +42,5 @@ def build_core(cfg: ServiceConfig) -> Core:
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
     # Only load the model when some camera has rules for it (sensors-only, or cameras watched
     # for health alone, need none).
-    detector = YoloDetector(cfg.model, cfg.data_dir) if any(c.rules for c in cfg.cameras) else None
+    detector = YoloDetector(cfg.model, cfg.data_dir) if cfg.cluster.enabled or any(c.rules for c in cfg.cameras) else None
     return Core(detector, factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir, MergeStage(cfg.merge))

@@ -1,0 +1,76 @@
+"""Kafka housekeeping the cluster shares: creating topics, reading partitions to an offset."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool
+
+
+async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication: int = 1) -> dict[str, int]:
+    """Create the topics that are missing; return each topic's partition count as the broker has it.
+
+    A topic that already exists keeps its partition count: the control and state topics must
+    agree, so a mismatch is an error rather than something to repair behind the operator's back.
+    """
+    specs = list(specs)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(s.name, s.partitions, replication,
+                        topic_configs={"cleanup.policy": "compact"} if s.compacted else {})
+               for s in specs if s.name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:  # another worker created them a moment ago
+                log.info("cluster.topics_raced", topics=[t.name for t in new])
+            log.info("cluster.topics_created", topics=[t.name for t in new])
+        meta = await admin.describe_topics([s.name for s in specs])
+        counts = {m["topic"]: len(m["partitions"]) for m in meta}
+    finally:
+        await admin.close()
+    for s in specs:
+        if s.name not in counts or counts[s.name] == 0:
+            raise RuntimeError(f"topic {s.name!r} has no partitions on {bootstrap}")
+    return counts
+
+
+async def read_to_end(bootstrap: str, partitions: list[TopicPartition],
+                      stops: dict[TopicPartition, int] | None = None, committed_only: bool = True) -> list:
+    """Every record of the given partitions from their beginning up to their end right now (or up
+    to `stops[tp]`, exclusive), in offset order per partition."""
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed" if committed_only else "read_uncommitted")
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        if stops is not None:
+            ends = {tp: min(ends[tp], stops.get(tp, ends[tp])) for tp in partitions}
+        remaining = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
+        out = []
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                out += [r for r in records if r.offset < ends[tp]]
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+        return out
+    finally:
+        await consumer.stop()

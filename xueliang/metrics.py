@@ -1,0 +1,13 @@
+"""Prometheus metrics of cluster membership (camera ownership over Kafka)."""
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+CLUSTER_CAMERAS = Gauge("xueliang_cluster_cameras", "Cameras this worker runs by the consumer group's assignment.")
+CLUSTER_GENERATION = Gauge("xueliang_cluster_generation", "The worker group generation this worker holds.")
+CLUSTER_REBALANCES = Counter("xueliang_cluster_rebalances_total", "Rebalances in which this worker gave up its cameras.")
+CLUSTER_FENCED_SELF = Counter(
+    "xueliang_cluster_fenced_total",
+    "Times this worker stopped its cameras because it could not prove its group generation.")
+CLUSTER_ADOPTED = Counter(
+    "xueliang_cluster_adopted_incidents_total", "Open incidents taken over from a camera's previous owner.")
