@@ -48,7 +48,7 @@ class MqttConfig(_Strict):
     reconnect_min_s: int = Field(1, ge=1, description="First wait before reconnecting, seconds.")
     reconnect_max_s: int = Field(30, ge=1, description="Cap on the reconnect wait, seconds.")
     queue_size: int = Field(
-        10_000, ge=10, description="Messages buffered between the MQTT thread and the event loop; when full the "
+        10_000, ge=10, description="Messages read from the broker but not yet handled; when full the "
         "client stops reading and the broker holds the rest.",
     )
     connect_timeout_s: float = Field(10.0, gt=0, description="How long start-up waits for the first connection before going on retrying in the background.")

@@ -122,3 +122,21 @@ def test_offline_on_wall_clock_and_back_online():
 def test_rule_config_errors(doc, msg):
     with pytest.raises(ValidationError, match=msg):
         rule(**doc)
+
+
+def test_rate_window_keeps_exactly_the_readings_inside_it():
+    """The window drops expired readings as a prefix; on time-ordered readings (repeated times
+    included) it must hold exactly those within window_s of the newest, as the definition says."""
+    import random
+
+    rng = random.Random(7)
+    r = rule(id="rising", type="rate", value="level", change=5, window_s=10)
+    st, t, seen = rules.RateState(), 0.0, []
+    for _ in range(2000):
+        t += rng.choice([0.0, 0.5, 1.0, 3.0, 12.0])
+        v = rng.uniform(0, 10)
+        st, c = rules.rate(r, st, v, t)
+        seen.append((t, v))
+        expected = tuple(w for w in seen if t - w[0] <= 10)
+        assert st.window == expected
+        assert (c is not None) == (v - expected[0][1] >= 5)

@@ -81,7 +81,7 @@ class SensorRuntime:
                 await asyncio.gather(self._inflight, return_exceptions=True)
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
-            await asyncio.to_thread(self.source.stop)
+            self.source.stop()
 
     async def _consume(self) -> None:
         batch_size = self.cfg.sensors.batch_size

@@ -66,8 +66,17 @@ def low_battery(p: BatteryRuleConfig, st: LevelState, value: float, t: float) ->
 
 
 def rate(p: RateRuleConfig, st: RateState, value: float, t: float) -> tuple[RateState, Condition | None]:
-    """Holds while the change from the oldest reading inside the window reaches `change`."""
-    window = tuple(w for w in st.window if t - w[0] <= p.window_s) + ((t, value),)
+    """Holds while the change from the oldest reading inside the window reaches `change`.
+
+    Readings come in time order (the engine never lets a sensor's time go back), so the ones that
+    left the window are a prefix: drop it and copy the rest in one slice, not one by one, because
+    this runs for every reading.
+    """
+    old = st.window
+    i = 0
+    while i < len(old) and t - old[i][0] > p.window_s:
+        i += 1
+    window = old[i:] + ((t, value),)
     delta = value - window[0][1]
     fired = delta >= p.change if p.change > 0 else delta <= p.change
     if not fired:
