@@ -132,6 +132,9 @@ class ServiceConfig(_Strict):
         if self.cluster.enabled:
             if not self.kafka.bootstrap_servers:
                 raise ValueError("`cluster.enabled` needs `kafka.bootstrap_servers`: the cluster runs over Kafka")
+            if self.sensors.devices and self.mqtt is not None and not self.mqtt.shared_group:
+                raise ValueError("with `cluster.enabled` and sensors, set `mqtt.shared_group`: the workers then split "
+                                 "the sensor feeds (MQTT shared subscription) instead of each reading everything")
             if self.cameras:
                 raise ValueError("with `cluster.enabled` the cameras come from the registry topic "
                                  f"`{self.cluster.control_topic}`: publish them with `xueliang cameras publish` "

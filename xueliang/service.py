@@ -96,6 +96,8 @@ class Service:
         self.bench: Bench | None = None
         # Cluster mode (docs/scale-out.md): cameras come and go with the consumer group's assignment.
         self.worker = cfg.cluster.worker_name() if cfg.cluster.enabled else None
+        if self.worker is not None and cfg.mqtt is not None:  # one MQTT session per worker in the shared group
+            cfg.mqtt = cfg.mqtt.model_copy(update={"client_id": f"{cfg.mqtt.client_id}-{self.worker}"})
         self.ownership: CameraOwnership | None = None
         self.records: ClusterRecords | None = None
         self.kafka_merge: KafkaMergeStage | None = None
