@@ -87,6 +87,9 @@ class SensorEngine:
                     changes += rr.lifecycle.step([cond] if cond is not None else [], now)
         return changes
 
+    def has(self, sensor_id: str) -> bool:
+        return sensor_id in self._runs
+
     def status(self, sensor_id: str) -> dict[str, Any]:
         run = self._runs[sensor_id]
         return {"last_seen": run.last_seen, "last_values": dict(run.last_values), "readings": run.readings,

@@ -36,6 +36,13 @@ class ClusterConfig(BaseModel):
                                  "incidents, keyed by grid code, before the merge.")
     incidents_partitions: int = Field(12, ge=1, le=10000, description="Partitions of the incidents topic when it is "
                                       "created; the most workers that can share the merge.")
+    readings_topic: str = Field("xueliang.readings", description="Sensor readings re-keyed by sensor id: MQTT "
+                                "shared subscriptions spread one sensor's messages over workers, so each reading goes "
+                                "through this topic to the one worker that owns the sensor's rules.")
+    sensor_group: str = Field("xueliang-sensors", description="Consumer group of the sensor rule stages on the "
+                              "readings topic.")
+    sensor_rebuild_s: float = Field(3600.0, ge=0, description="A sensor partition's new owner replays this many "
+                                    "seconds of its readings to rebuild rule state (durations, hysteresis, open incidents).")
     merge_group: str = Field("xueliang-merge", description="Consumer group of the merge stages on the incidents topic.")
     replication_factor: int = Field(1, ge=1, description="Replication factor of the topics this service creates.")
     session_timeout_ms: int = Field(10000, ge=1000, description="A worker silent this long leaves the group and "

@@ -23,7 +23,8 @@ def cluster_topics(c: ClusterConfig) -> list[TopicSpec]:
     return [TopicSpec(c.control_topic, c.control_partitions, True),
             TopicSpec(c.state_topic, c.control_partitions, True),  # a camera's state sits in its own partition number
             TopicSpec(c.status_topic, c.control_partitions, True),
-            TopicSpec(c.incidents_topic, c.incidents_partitions, False)]
+            TopicSpec(c.incidents_topic, c.incidents_partitions, False),
+            TopicSpec(c.readings_topic, c.incidents_partitions, False)]
 
 
 async def placements(bootstrap: str, topic: str, partitions: int) -> dict[str, tuple[int, bytes | None]]:

@@ -56,6 +56,11 @@ class SensorRuntime:
                          for d in s.devices}
         self.decoder = Decoder(s.topics, s.all_profiles(), {d.id: d.kind for d in s.devices}, s.limits)
         self.engine = SensorEngine({d.id: list(d.rules) for d in s.devices}, started_at=time.time())
+        # Cluster mode: readings go to Kafka keyed by sensor (`forward`) and come back to the
+        # worker that owns the sensor's partition (xueliang/sensor_stage.py), whose engines then
+        # hold the rule state; this worker's own engine stays unused.
+        self.forward: Callable[[list[Reading]], Awaitable[None]] | None = None
+        self.engines: dict[int, SensorEngine] | None = None
         self.source = MqttSource(cfg.mqtt, [t.filter for t in s.topics])
         self.readings = 0
         self.duplicates = 0
@@ -96,28 +101,42 @@ class SensorRuntime:
         self._sync_gauges()
 
     async def handle(self, batch) -> None:
-        """Decode and evaluate a batch; dead letters and events are committed when this returns."""
+        """Decode and evaluate a batch; dead letters and events (or, clustered, the readings in
+        Kafka) are committed when this returns."""
         dead: list[Rejected] = []
-        changes: list[tuple[Reading, list[IncidentChange]]] = []
-        per_kind: dict[str, int] = {}
+        readings: list[Reading] = []
         for m in batch:
             r = self.decoder.decode(m.topic, m.payload, m.arrival)
             if type(r) is Rejected:
                 dead.append(r)
-                continue
+            else:
+                readings.append(r)
+        MQTT_MESSAGES.inc(len(batch))
+        if dead:
+            await self._reject(dead)
+        if self.forward is not None:
+            await self.forward(readings)
+        else:
+            await self.evaluate(readings, self.engine)
+
+    async def evaluate(self, readings: list[Reading], engine: SensorEngine, emit: bool = True) -> None:
+        """Readings through the rules; the events are committed when this returns (unless not `emit`:
+        a partition's state being rebuilt from its history)."""
+        changes: list[list[IncidentChange]] = []
+        per_kind: dict[str, int] = {}
+        for r in readings:
             if self._repeat(r):
                 continue
             per_kind[r.kind] = per_kind.get(r.kind, 0) + 1
-            ch = self.engine.feed(r)
+            ch = engine.feed(r)
             if ch:
-                changes.append((r, ch))
-        MQTT_MESSAGES.inc(len(batch))
+                changes.append(ch)
+        if not emit:
+            return
         for kind, n in per_kind.items():
             self._kind_counters[kind].inc(n)
             self.readings += n
-        if dead:
-            await self._reject(dead)
-        for _, chs in changes:
+        for chs in changes:
             await self._emit(chs)
 
     def _repeat(self, r: Reading) -> bool:
@@ -160,9 +179,11 @@ class SensorRuntime:
     async def _offline_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.sensors.offline_check_s)
-            changes = self.engine.tick(time.time())
-            if changes:
-                await self._emit(changes)
+            now = time.time()
+            for engine in (self.engines.values() if self.engines is not None else [self.engine]):
+                changes = engine.tick(now)
+                if changes:
+                    await self._emit(changes)
             self._sync_gauges()
 
     def _sync_gauges(self) -> None:
@@ -172,8 +193,18 @@ class SensorRuntime:
             MQTT_CONNECTS.inc(st.connects - self._connects_seen)
             self._connects_seen = st.connects
 
+    def engine_of(self, sensor_id: str) -> SensorEngine | None:
+        if self.engines is None:
+            return self.engine
+        return next((e for e in self.engines.values() if e.has(sensor_id)), None)
+
+    def new_engine(self, sensor_ids: set[str], started_at: float) -> SensorEngine:
+        return SensorEngine({d.id: list(d.rules) for d in self.cfg.sensors.devices if d.id in sensor_ids}, started_at)
+
     def views(self) -> list[dict]:
         out = []
         for sid, dev in self.devices.items():
-            out.append({"id": sid, "kind": dev.kind, "name": dev.name, **self.engine.status(sid)})
+            engine = self.engine_of(sid)
+            status = engine.status(sid) if engine is not None else {"note": "evaluated on another worker"}
+            out.append({"id": sid, "kind": dev.kind, "name": dev.name, **status})
         return out

@@ -37,7 +37,10 @@ from ingest.metrics import CameraCollector
 from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from bridge.merge_consumer import KafkaMergeStage
+from bridge.kafka_io import ensure_topics
 from xueliang.cluster import CameraOwnership, ClusterRecords
+from xueliang.registry import cluster_topics
+from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.metrics import CLUSTER_ADOPTED
 from xueliang.feedback import FeedbackHandler
@@ -137,8 +140,6 @@ class Service:
         tasks = []
         if self.cameras or cfg.cluster.enabled:
             tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
-        if self.sensors is not None:
-            tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
         if cfg.kafka.bootstrap_servers:
             kafka = cfg.kafka
             if cfg.cluster.enabled:  # this worker's incidents go to the merge stage's topic, not to dispatch
@@ -149,6 +150,8 @@ class Service:
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
             if cfg.kafka.feedback_topic:
                 tasks.append(asyncio.create_task(FeedbackConsumer(kafka, self.feedback).run(), name="feedback"))
+        if self.sensors is not None:  # after the cluster stages: clustered, readings are forwarded from the first
+            tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
         server = None
         if cfg.api.enabled:
             tokens = TokenStore(cfg.api.auth.tokens, cfg.tokens_path)
@@ -251,9 +254,15 @@ class Service:
             exactly_once=c.exactly_once, session_timeout_ms=c.session_timeout_ms,
             heartbeat_interval_ms=c.heartbeat_interval_ms)
         log.info("cluster.joining", worker=self.worker, group=c.group, merge_group=c.merge_group)
-        return [asyncio.create_task(self.ownership.run(), name="cluster-ownership"),
-                asyncio.create_task(self.kafka_merge.run(), name="cluster-merge"),
-                asyncio.create_task(self._status_loop(), name="cluster-status")]
+        tasks = [asyncio.create_task(self.ownership.run(), name="cluster-ownership"),
+                 asyncio.create_task(self.kafka_merge.run(), name="cluster-merge"),
+                 asyncio.create_task(self._status_loop(), name="cluster-status")]
+        if self.sensors is not None:
+            counts = await ensure_topics(self.cfg.kafka.bootstrap_servers, cluster_topics(c), c.replication_factor)
+            stage = SensorStage(self.cfg, self.sensors, self.worker, counts[c.readings_topic])
+            await stage.start()
+            tasks.append(asyncio.create_task(stage.run(), name="cluster-sensors"))
+        return tasks
 
     async def start_cameras(self, cameras: list[CameraConfig], generation: int, partition_of: dict[str, int],
                             states: dict[str, dict]) -> None:
