@@ -187,7 +187,8 @@ async def test_flapping_value_opens_exactly_one_incident_and_silent_sensor_goes_
     pm10 = [e for e in events if e["detector"]["rule"] == "pm10-high"]
     assert [e["status"] for e in pm10] == ["opened"]
     ev = pm10[0]
-    assert ev["source"] == {"kind": "iot", "camera_id": None, "sensor_id": "dust-1", "zone": None, "media_time_s": None}
+    assert ev["source"] == {"kind": "iot", "camera_id": None, "sensor_id": "dust-1", "zone": None, "media_time_s": None,
+                            "worker": None, "generation": None}
     assert ev["grid"]["code"] == "990001001002002" and ev["category"]["code"] == "environment.construction-dust"
     assert ev["detector"]["model"] == "sensor:dust"
     # heartbeat 2 s, checked every 0.2 s: offline between 2 s and ~2.6 s after the last message

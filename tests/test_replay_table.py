@@ -49,7 +49,7 @@ def test_replay_cli_six_second_dwell_gives_six_incidents():
     assert first["grid"]["code"] == "990001002002001"
     assert first["category"]["code"] == "market.road-occupation"
     assert first["source"] == {"kind": "video", "camera_id": "table", "sensor_id": None, "zone": "table",
-                               "media_time_s": first["source"]["media_time_s"]}
+                               "media_time_s": first["source"]["media_time_s"], "worker": None, "generation": None}
     occurred = datetime.fromisoformat(first["occurred_at"])
     assert occurred.utcoffset().total_seconds() == 8 * 3600
     assert (occurred - datetime.fromisoformat("2026-11-22T08:00:00+08:00")).total_seconds() == pytest.approx(
