@@ -45,6 +45,18 @@ def test_the_process_environment_is_read_by_default(tmp_path, monkeypatch):
     assert load_config(write(tmp_path, base_config())).tracker.match_iou == 0.7
 
 
+def test_text_fields_take_the_text_as_it_is(tmp_path):
+    # YAML would make these an int, a bool and an int; the fields hold text, so they stay text.
+    cfg = load_config(write(tmp_path, base_config()), environ={
+        "XUELIANG__MQTT__PASSWORD": "123456", "XUELIANG__MQTT__CLIENT_ID": "yes", "XUELIANG__MQTT__PROTOCOL": "5",
+        "XUELIANG__KAFKA__FEEDBACK_TOPIC": "",  # empty unsets a field that may be unset
+        "XUELIANG__KAFKA__BOOTSTRAP_SERVERS": "null",
+    })
+    assert cfg.mqtt.password.get_secret_value() == "123456" and cfg.mqtt.client_id == "yes"
+    assert cfg.mqtt.protocol == "5"
+    assert cfg.kafka.feedback_topic is None and cfg.kafka.bootstrap_servers is None
+
+
 def test_a_value_that_is_not_yaml_is_taken_as_text(tmp_path):
     cfg = load_config(write(tmp_path, base_config()), environ={"XUELIANG__KAFKA__CLIENT_ID": "worker: [1"})
     assert cfg.kafka.client_id == "worker: [1"

@@ -78,7 +78,7 @@ def test_every_xueliang_variable_names_a_field_and_fits_it():
     envs = [(svc, k, v) for svc, k, v in environments() if k.startswith(config_env.PREFIX)]
     assert len({k for _, k, _ in envs}) >= 8, "the workers are configured by XUELIANG__ variables"
     problems, pending = [], []
-    for svc, name, (_, path, value) in ((svc, k, config_env.overrides({k: v})[0]) for svc, k, v in envs):
+    for svc, name, (_, path, value) in ((svc, k, config_env.overrides({k: v}, ServiceConfig)[0]) for svc, k, v in envs):
         if path[0] in PENDING_SECTIONS and path[0] not in ServiceConfig.model_fields:
             if len(path) != 2 or path[1] not in CLUSTER_FIELDS:
                 problems.append(f"{svc}: {name}: not a field of the cluster section's design")
@@ -170,3 +170,14 @@ def test_the_worker_environment_alone_is_a_config_once_cameras_come_from_the_reg
     worker["XUELIANG__API__AUTH__TOKENS_FILE"] = str(tmp_path / "tokens.yaml")
     cfg = load_config(None, environ=worker)
     assert cfg.api.host == "0.0.0.0" and cfg.kafka.bootstrap_servers == "kafka:9092"
+
+
+def test_the_scale_out_page_shows_its_rendered_diagram_and_names_every_topic():
+    page = (REPO / "docs" / "scale-out.md").read_text(encoding="utf-8")
+    image = REPO / "docs" / "scale-out.png"
+    assert "](scale-out.png)" in page
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    source = (REPO / "docs" / "scale-out.dot").read_text(encoding="utf-8")
+    script = compose()["services"]["topics"]["command"][0]
+    for topic in set(re.findall(r"--topic (\S+)", script)) - {"xueliang.feedback"}:
+        assert topic in source and topic in page, topic

@@ -213,7 +213,7 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         raise ConfigError(path, [("", "the top level must be a mapping")])
     if "data_dir" not in raw and environ.get("XUELIANG_DATA_DIR"):
         raw["data_dir"] = environ["XUELIANG_DATA_DIR"]
-    applied, problems = config_env.apply(raw, environ)
+    applied, problems = config_env.apply(raw, environ, ServiceConfig)
     if problems:
         raise ConfigError(path, problems)
     try:
