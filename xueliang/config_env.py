@@ -22,9 +22,7 @@ from pydantic.fields import FieldInfo
 
 PREFIX = "XUELIANG__"
 CONFIG_VAR = "XUELIANG_CONFIG"  # the config file `xueliang run` and `check-config` read without -c
-
-
-_TEXT = (str, SecretStr, Path)
+_TEXT = (str, SecretStr, Path)  # field types whose variables are taken as text, not YAML
 _NULLS = ("", "~", "null", "Null", "NULL")
 
 
