@@ -8,10 +8,12 @@ ByteTrack, the rule, the lifecycle, evidence and the outbox. After a warm-up the
 `GET /cameras` (frames analysed per camera) and the process's CPU time and RSS twice, `--seconds`
 apart.
 
-The ceiling is measured in the same run, before the services: `YoloDetector.detect` alone on the
-clip's frames at the same rate, with the same threads, as frames per second of wall time and per
-CPU-second. A camera at `--fps` needs `--fps` frames/s, so the bare model's frames per CPU-second
-divided by `--fps` is the most cameras one core could analyse; `ratio` is ours over that.
+The ceiling is measured in the same run, right before each service (so under the same load of
+the machine): `YoloDetector.detect` alone on the clip's frames at the same rate, with the same
+threads, as frames per second of wall time and per CPU-second. A camera at `--fps` needs `--fps`
+frames/s, so the bare model's frames per CPU-second divided by `--fps` is the most cameras one
+core could analyse; `ratio` is ours (analysed frames per CPU-second of the service, over `--fps`)
+over that. Per CPU-second, because other processes on a shared machine take cores from both.
 
     python bench/worker_capacity.py [--cameras 5,10,20,40] [--fps 1] [--seconds 25] [--warmup 10]
 """
@@ -59,24 +61,29 @@ def service_config(n: int, fps: float, tmp: Path, token_record: dict) -> dict:
     }
 
 
-def bare_model(fps: float, seconds: float) -> dict:
+class BareModel:
     """YoloDetector.detect alone on the clip's frames sampled at `fps`, as the service's model runs."""
-    from detectors.config import ModelConfig
-    from detectors.yolo import YoloDetector
-    from ingest.video import iter_frames
 
-    frames = [f.image for f in iter_frames("bare", str(CLIP), fps)]
-    det = YoloDetector(ModelConfig(), Path(os.environ.get("XUELIANG_DATA_DIR", REPO / ".data")))
-    det.detect(frames[0])  # warm-up
-    me = psutil.Process()
-    c0, t0, n = me.cpu_times(), time.monotonic(), 0
-    while time.monotonic() - t0 < seconds:
-        det.detect(frames[n % len(frames)])
-        n += 1
-    wall, c1 = time.monotonic() - t0, me.cpu_times()
-    cpu = (c1.user - c0.user) + (c1.system - c0.system)
-    return {"frames": n, "frames_per_s": round(n / wall, 2), "cpu_cores": round(cpu / wall, 2),
-            "frames_per_cpu_s": round(n / cpu, 2), "cameras_per_core_ceiling": round(n / cpu / fps, 2)}
+    def __init__(self, fps: float) -> None:
+        from detectors.config import ModelConfig
+        from detectors.yolo import YoloDetector
+        from ingest.video import iter_frames
+
+        self.fps = fps
+        self.frames = [f.image for f in iter_frames("bare", str(CLIP), fps)]
+        self.det = YoloDetector(ModelConfig(), Path(os.environ.get("XUELIANG_DATA_DIR", REPO / ".data")))
+        self.det.detect(self.frames[0])  # warm-up
+
+    def measure(self, seconds: float) -> dict:
+        me = psutil.Process()
+        c0, t0, n = me.cpu_times(), time.monotonic(), 0
+        while time.monotonic() - t0 < seconds:
+            self.det.detect(self.frames[n % len(self.frames)])
+            n += 1
+        wall, c1 = time.monotonic() - t0, me.cpu_times()
+        cpu = (c1.user - c0.user) + (c1.system - c0.system)
+        return {"frames": n, "frames_per_s": round(n / wall, 2), "cpu_cores": round(cpu / wall, 2),
+                "frames_per_cpu_s": round(n / cpu, 2), "cameras_per_core_ceiling": round(n / cpu / self.fps, 2)}
 
 
 def cameras_snapshot(api: httpx.Client) -> dict[str, dict]:
@@ -153,15 +160,16 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=1.0, help="analysis_fps of every camera")
     ap.add_argument("--seconds", type=float, default=25, help="measured window per count")
     ap.add_argument("--warmup", type=float, default=10, help="seconds after readiness before measuring")
-    ap.add_argument("--bare-seconds", type=float, default=10, help="how long the bare model runs")
+    ap.add_argument("--bare-seconds", type=float, default=8, help="how long the bare model runs before each service")
     args = ap.parse_args()
     print(json.dumps({"cpus": os.cpu_count(), "load_at_start": [round(x, 2) for x in os.getloadavg()],
                       "clip": CLIP.name, "analysis_fps": args.fps}), flush=True)
-    bare = bare_model(args.fps, args.bare_seconds)
-    print(json.dumps({"bare_model": bare}), flush=True)
+    model = BareModel(args.fps)
     rows = []
     for n in (int(x) for x in args.cameras.split(",")):
-        rows.append(measure(n, args, bare))
+        bare = model.measure(args.bare_seconds)
+        print(json.dumps({"bare_model": bare}), flush=True)
+        rows.append(measure(n, args, bare) | {"bare": bare})
         print(json.dumps(rows[-1]), flush=True)
     if len(rows) >= 2:  # memory a camera adds: the slope between the smallest and the largest run
         lo, hi = rows[0], rows[-1]
@@ -172,7 +180,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['cameras']} | {r['at_rate']}/{r['cameras']} | {r['analysed_fps_min']} / {r['analysed_fps_median']} | "
               f"{r['analysed_fps_total']} | {r['cpu_cores']} | {r['cpu_ms_per_camera_s']} | {r['cameras_at_rate_per_core']} | "
-              f"{bare['cameras_per_core_ceiling']} | {r['ratio_to_bare_per_core']} | {r['rss_mb']} | "
+              f"{r['bare']['cameras_per_core_ceiling']} | {r['ratio_to_bare_per_core']} | {r['rss_mb']} | "
               f"{r['rss_per_camera_mb']} | {r['load_at_start'][0]} |")
 
 
