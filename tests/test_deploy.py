@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import types
 import typing
-from pathlib import Path
 
 import pytest
 import yaml
