@@ -9,7 +9,7 @@ MODEL  := $(DATA)/models/yolov8n-640_openvino_model/metadata.yaml
 export XUELIANG_DATA_DIR := $(abspath $(DATA))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test soak bench setup system-deps models reference clean
+.PHONY: demo test soak bench setup system-deps models reference docs-images clean
 
 demo: setup models
 	BIN=$(BIN) bash scripts/demo.sh
@@ -44,6 +44,10 @@ $(MODEL): | $(STAMP)
 reference: setup
 	$(BIN)/python scripts/update_readme_reference.py
 	$(BIN)/python scripts/update_event_schema.py
+
+# Diagrams under docs/ from their Graphviz sources (needs `dot`: apt-get install graphviz).
+docs-images:
+	python3 scripts/render_diagram.py
 
 clean:
 	rm -rf $(VENV) $(DATA)

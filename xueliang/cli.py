@@ -9,15 +9,27 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from xueliang.config import ConfigError, ServiceConfig, load_config
+from xueliang import config_env
+from xueliang.config import ENV_ONLY, ConfigError, ServiceConfig, load_config
 
 EXIT_CONFIG = 2
 
 
-def _load(path: str) -> ServiceConfig:
+def _config_path(given: str | None) -> str | None:
+    """-c, else $XUELIANG_CONFIG, else None: the config from XUELIANG__ variables alone (if there are any)."""
+    path = given or os.environ.get(config_env.CONFIG_VAR)
+    if path is None and not config_env.overrides(os.environ):
+        print(f"no config: pass -c FILE, or set {config_env.CONFIG_VAR}, or XUELIANG__SECTION__FIELD "
+              "variables (see README, 'Environment variables')", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
+    return path
+
+
+def _load(path: str | None) -> ServiceConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
+        path = path or ENV_ONLY
         for line in exc.lines():
             print(line, file=sys.stderr)
         print(f"{path}: {len(exc.problems)} problem(s); nothing was started", file=sys.stderr)
@@ -25,14 +37,18 @@ def _load(path: str) -> ServiceConfig:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    args.file = _config_path(args.file)
     cfg = _load(args.file)
+    args.file = args.file or ENV_ONLY
     print(f"{args.file}: ok ({len(cfg.cameras)} camera(s), {sum(len(c.rules) for c in cfg.cameras)} rule(s), "
           f"{len(cfg.sensors.devices)} sensor(s))")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    args.config = _config_path(args.config)
     cfg = _load(args.config)
+    args.config = args.config or ENV_ONLY
     from xueliang.logs import setup_logging
     from xueliang.service import Service
 
@@ -291,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("run", help="run the service: cameras, outbox, Kafka dispatch, API")
-    s.add_argument("-c", "--config", required=True)
+    s.add_argument("-c", "--config", help=f"config file (default: ${config_env.CONFIG_VAR}); "
+                   "XUELIANG__SECTION__FIELD variables override its fields")
     s.add_argument("--port", type=int, help="override api.port")
     s.add_argument("--host", help="override api.host (e.g. 0.0.0.0 inside a container)")
     s.set_defaults(func=cmd_run)
@@ -311,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("check-config", help="validate a config file; exit 2 on any error")
-    s.add_argument("file")
+    s.add_argument("file", nargs="?", help=f"config file (default: ${config_env.CONFIG_VAR})")
     s.set_defaults(func=cmd_check_config)
 
     g = sub.add_parser("grid", help="grid layer tools").add_subparsers(dest="grid_command", required=True)

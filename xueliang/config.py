@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,7 @@ from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
 from detectors.sensor_config import SENSOR_RULE_TYPES
 from detectors.quality import QualityConfig
+from xueliang import config_env
 from xueliang.cluster_config import ClusterConfig
 from xueliang.health import HealthConfig
 from xueliang.sensor_config import SensorsConfig
@@ -181,6 +183,10 @@ class ServiceConfig(_Strict):
         return self.api.auth.tokens_file or self.data_dir / "tokens.yaml"
 
 
+# The "file" of a config given by environment variables alone; relative paths resolve against the working directory.
+ENV_ONLY = Path("<environment>")
+
+
 class ConfigError(Exception):
     """All problems of one config file, each as (field path, message)."""
 
@@ -200,11 +206,16 @@ def _loc(parts: tuple) -> str:
     return out
 
 
-def load_config(path: str | Path) -> ServiceConfig:
-    """Read, validate and cross-check a config file; raise ConfigError listing every problem."""
-    path = Path(path)
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Read, validate and cross-check a config file; raise ConfigError listing every problem.
+
+    `XUELIANG__SECTION__FIELD` variables of `environ` (default: the process's) override fields
+    (xueliang/config_env.py); with `path` None the config comes from them alone.
+    """
+    environ = os.environ if environ is None else environ
+    path = ENV_ONLY if path is None else Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = {} if path is ENV_ONLY else yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(path, [("", "file not found")]) from None
     except yaml.YAMLError as exc:
@@ -213,8 +224,11 @@ def load_config(path: str | Path) -> ServiceConfig:
         raise ConfigError(path, [("", f"invalid YAML: {where}{getattr(exc, 'problem', exc)}")]) from None
     if not isinstance(raw, dict):
         raise ConfigError(path, [("", "the top level must be a mapping")])
-    if "data_dir" not in raw and os.environ.get("XUELIANG_DATA_DIR"):
-        raw["data_dir"] = os.environ["XUELIANG_DATA_DIR"]
+    if "data_dir" not in raw and environ.get("XUELIANG_DATA_DIR"):
+        raw["data_dir"] = environ["XUELIANG_DATA_DIR"]
+    applied, problems = config_env.apply(raw, environ, ServiceConfig)
+    if problems:
+        raise ConfigError(path, problems)
     try:
         cfg = ServiceConfig.model_validate(raw)
     except ValidationError as exc:
@@ -225,11 +239,11 @@ def load_config(path: str | Path) -> ServiceConfig:
             if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 loc += ("type",)
             problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
-        raise ConfigError(path, problems) from None
+        raise ConfigError(path, config_env.blame(problems, applied)) from None
     _resolve_paths(cfg, path.parent)
     problems = _cross_check(cfg)
     if problems:
-        raise ConfigError(path, problems)
+        raise ConfigError(path, config_env.blame(problems, applied))
     return cfg
 
 
