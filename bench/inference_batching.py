@@ -21,13 +21,17 @@ import asyncio
 import itertools
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
-from detectors.batching import DetectRequest, InferenceBatcher
-from detectors.config import ModelConfig
-from detectors.yolo import YoloDetector
-from ingest.video import iter_frames
-from tests.helpers import DATA_DIR, FIXTURES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, even where another is installed
+
+from detectors.batching import DetectRequest, InferenceBatcher  # noqa: E402
+from detectors.config import ModelConfig  # noqa: E402
+from detectors.yolo import YoloDetector  # noqa: E402
+from ingest.video import iter_frames  # noqa: E402
+from tests.helpers import DATA_DIR, FIXTURES  # noqa: E402
 
 CLIPS = ["one-by-one-person-detection.mp4", "car-detection.mp4", "bottle-detection.mp4"]
 
