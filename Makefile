@@ -23,6 +23,7 @@ soak: setup models
 bench: setup models
 	$(BIN)/python bench/replay_throughput.py
 	$(BIN)/python bench/detection_step.py
+	$(BIN)/python bench/inference_batching.py
 	$(BIN)/python bench/mqtt_throughput.py
 
 setup: system-deps $(STAMP)

@@ -13,6 +13,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class BatchConfig(_Strict):
+    """How inference batches frames across cameras (one forward pass per model per round)."""
+
+    max_size: int = Field(
+        4, ge=1, le=64,
+        description="Most frames in one forward pass. Frames that arrive while a pass runs wait and go "
+        "together in the next; 1 turns batching off. Larger batches hold more memory (yolov8n at 640 on "
+        "OpenVINO: about 150 MB more at 4, 290 MB at 8) and were no faster on CPU (docs/benchmarks.md).",
+    )
+    max_wait_ms: float = Field(
+        2.0, ge=0, le=100,
+        description="Longest a pass waits for more frames when fewer than `max_size` are pending, "
+        "milliseconds; 0 runs whatever is pending at once.",
+    )
+
+
 class ModelConfig(_Strict):
     name: Literal["yolov8n"] = Field("yolov8n", description="Detection model; weights are fetched at setup, never at run time.")
     backend: Literal["openvino", "onnx", "torch"] = Field(
@@ -23,6 +39,7 @@ class ModelConfig(_Strict):
     min_score: float = Field(0.25, gt=0, le=1, description="Per-detection minimum score; lower scores are discarded before tracking.")
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
     threads: int | None = Field(None, ge=1, description="Inference threads; default: all cores.")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="Batching of frames from several cameras into one forward pass.")
 
 
 class TrackerConfig(_Strict):

@@ -31,6 +31,11 @@ class QualityConfig(BaseModel):
     dark_mean: float = Field(30.0, ge=0, le=255, description="Mean grey below which the picture is too dark.")
     bright_mean: float = Field(225.0, ge=0, le=255, description="Mean grey above which the picture is overexposed.")
     cast_ratio: float = Field(2.5, gt=0, description="Colour cast: mean chroma offset over chroma spread (Lab, equivalent-circle method) above this.")
+    cast_shift: float = Field(
+        15.0, gt=0,
+        description="Colour cast against the reference: mean chroma (Lab a*, b*) moved this far from the reference "
+        "thumbnail's. Catches a cast on a scene whose own colours are strong or warm, which the ratio cannot.",
+    )
     view_shift: float = Field(0.15, gt=0, lt=1, description="View moved: shift from the reference above this fraction of the picture width.")
 
 
@@ -82,10 +87,24 @@ def _block_mean(grey: np.ndarray, n: int = 8) -> np.ndarray:
     return grey[: h - h % n, : w - w % n].reshape(n, h // n, n, w // n).mean(axis=(1, 3))
 
 
+_COVER_CONTRAST = float(np.log(2.0))  # a flat block twice as dark (or bright) as the rest of the change
+
+
 def occlusion(cfg: QualityConfig, t: Thumb, ref: Thumb) -> bool:
-    """Blocks of the picture that lost their texture (flat now, textured in the reference)."""
+    """Blocks of the picture that a cover made flat and unlike the reference.
+
+    A textured block that turned flat is covered. A block that was flat already (road, wall,
+    sky) is covered when its brightness moved, against the reference, twice as far as the
+    exposure of the picture did (the median change of the blocks that kept their texture), so
+    a cloud or the camera's exposure control is no cover.
+    """
     now, then = _block_std(t.grey), _block_std(ref.grey)
-    covered = (now < np.maximum(3.0, 0.35 * then)) & (then >= 3.0)
+    flat = now < np.maximum(3.0, 0.35 * then)
+    textured = then >= 3.0
+    change = np.log((_block_mean(t.grey) + 16.0) / (_block_mean(ref.grey) + 16.0))
+    kept = ~flat & textured
+    exposure = float(np.median(change[kept])) if kept.sum() >= 4 else 0.0
+    covered = flat & (textured | (np.abs(change - exposure) > _COVER_CONTRAST))
     return float(covered.mean()) >= cfg.occlusion_fraction
 
 
@@ -94,11 +113,18 @@ def brightness(cfg: QualityConfig, t: Thumb) -> bool:
     return mean < cfg.dark_mean or mean > cfg.bright_mean
 
 
-def colour_cast(cfg: QualityConfig, t: Thumb) -> bool:
+def colour_cast(cfg: QualityConfig, t: Thumb, ref: Thumb | None = None) -> bool:
     a, b = t.lab[..., 1], t.lab[..., 2]
     d = float(np.hypot(a.mean(), b.mean()))
     m = float(np.hypot(np.abs(a - a.mean()).mean(), np.abs(b - b.mean()).mean()))
-    return d > 8.0 and d / max(m, 1e-6) > cfg.cast_ratio
+    if d > 8.0 and d / max(m, 1e-6) > cfg.cast_ratio:
+        return True
+    # A warm room or a colourful scene has a large offset and a large spread of its own, so the
+    # ratio misses a cast on it; against the camera's own reference the cast stands out.
+    if ref is None:
+        return False
+    shift = float(np.hypot(a.mean() - ref.lab[..., 1].mean(), b.mean() - ref.lab[..., 2].mean()))
+    return shift > cfg.cast_shift
 
 
 def view_moved(cfg: QualityConfig, t: Thumb, ref: Thumb) -> bool:
@@ -125,16 +151,18 @@ class QualityMonitor:
     _previous: Thumb | None = None
     _state: dict[str, _Debounce] = field(default_factory=lambda: {c: _Debounce() for c in CHECKS})
 
-    def raw_checks(self, t: Thumb) -> dict[str, bool]:
-        out = {"no_signal": no_signal(self.cfg, t), "brightness": False, "colour_cast": False,
-               "frozen": False, "blur": False, "occlusion": False, "view_moved": False}
+    def raw_checks(self, t: Thumb) -> dict[str, bool | None]:
+        """Each check on this thumbnail; None where the picture says nothing about it."""
+        out: dict[str, bool | None] = {"no_signal": no_signal(self.cfg, t)}
         if out["no_signal"]:
             # A flat picture says nothing about motion, exposure, colour, focus or view: one
-            # fault (no signal), not a black screen reported as frozen as well.
-            return out
+            # fault (no signal), not a black screen reported as frozen as well. The other checks
+            # keep their course: on a dim low-contrast scene a passing headlight makes the
+            # picture alternate between flat and dark, and that is still too dark.
+            return out | {name: None for name in CHECKS if name != "no_signal"}
         out["frozen"] = frozen(self.cfg, t, self._previous)
         out["brightness"] = brightness(self.cfg, t)
-        out["colour_cast"] = colour_cast(self.cfg, t)
+        out["colour_cast"] = colour_cast(self.cfg, t, self.reference)
         if self.reference is not None:
             out["occlusion"] = occlusion(self.cfg, t, self.reference)
             out["blur"] = not out["occlusion"] and blur(self.cfg, t)
@@ -150,7 +178,7 @@ class QualityMonitor:
         t = Thumb.of(image)
         raw = self.raw_checks(t)
         self._previous = t
-        if self.reference is None and not any(raw.values()):
+        if self.reference is None and not any(raw.values()):  # a flat picture is never learnt
             self._learning.append(t)
             if len(self._learning) >= self.cfg.reference_frames:
                 grey = np.mean([x.grey for x in self._learning], axis=0).astype(np.float32)
@@ -158,6 +186,8 @@ class QualityMonitor:
                 detail = np.mean([x.detail for x in self._learning], axis=0).astype(np.float32)
                 self.reference, self._learning = Thumb(grey, lab, detail), []
         for name, value in raw.items():
+            if value is None:
+                continue
             st = self._state[name]
             if value != st.raw or st.since is None:
                 st.raw, st.since = value, now

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from ingest.clips import PacketRing
 from ingest.frame import Frame
@@ -190,10 +191,25 @@ def iter_frames(
         index = 0
         held: list = []  # packets demuxed before the first decode decision (auto mode only)
 
+        # One converter per stream, one thread: FFmpeg's default makes a scaler context and a
+        # thread pool for every frame, which costs more than the conversion of a keyframe itself.
+        bgr = VideoReformatter()
+
         def decode(packet):
             nonlocal first_pts, index
             try:
-                frames = ctx.decode(packet)
+                if gate.keyframes_only and packet.size:
+                    if not packet.is_keyframe:
+                        return  # the decoder would skip it (skip_frame NONKEY): do not even hand it over
+                    # A keyframe stands alone: drain it now, not after the decoder's reorder delay
+                    # (with B-frames that is two keyframes, i.e. seconds, late), then start afresh.
+                    frames = ctx.decode(packet)
+                    for vf in (drained := ctx.decode(None)):
+                        vf.time_base = stream.time_base  # PyAV stamps only frames of a real packet
+                    frames += drained
+                    ctx.flush_buffers()
+                else:
+                    frames = ctx.decode(packet)
             except av.error.InvalidDataError as exc:  # a corrupt packet: count it, keep going
                 obs.decode_error(redact_text(str(exc)))
                 return
@@ -210,7 +226,7 @@ def iter_frames(
                     delay = wall_start + t - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                image = vf.to_ndarray(format="bgr24")
+                image = bgr.reformat(vf, format="bgr24", threads=1).to_ndarray()
                 yield Frame(camera_id, index, media_offset_s + t, time.time(), vf.key_frame, image)
                 index += 1
 
@@ -224,11 +240,16 @@ def iter_frames(
             for p in pending:
                 yield from decode(p)
 
+        # Seconds as PyAV computes a frame's `time` (not through Fraction, which costs more per
+        # packet than the rest of this loop), so packet and frame times agree to the bit.
+        tb_num, tb_den = stream.time_base.numerator, stream.time_base.denominator
         try:
             for packet in container.demux(stream):
-                t_packet = float(packet.pts * stream.time_base) if packet.pts is not None else None
+                pts = packet.pts
+                t_packet = float(pts) * tb_num / tb_den if pts is not None else None
                 if packet.size:
-                    obs.packet(packet.is_keyframe)
+                    key = packet.is_keyframe
+                    obs.packet(key)
                     if t_packet is not None:
                         if first_pts is None:  # frames and packets share one clock from here
                             first_pts = t_packet
@@ -238,7 +259,7 @@ def iter_frames(
                     if reason is not None:
                         raise SourceError(f"{reason} on {redact_url(url)}")
                     was_decided = gate.decided
-                    if packet.is_keyframe and t_packet is not None and gate.on_keyframe(t_packet) and was_decided:
+                    if key and t_packet is not None and gate.on_keyframe(t_packet) and was_decided:
                         _set_skip(ctx, gate.keyframes_only, sampler)
                         obs.mode(gate.keyframes_only)
                     if not gate.decided:
@@ -249,6 +270,8 @@ def iter_frames(
                         continue
                     if held:
                         yield from decide_and_release()
+                    if gate.keyframes_only and not key:
+                        continue  # skipped by the decoder anyway (see `decode`); spare the call
                 elif held:  # end of stream before a decision
                     yield from decide_and_release()
                 yield from decode(packet)

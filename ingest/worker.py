@@ -3,7 +3,8 @@
 States: connecting -> online -> stalled -> offline (-> connecting ...), and stopped at the end.
 - online: pictures are being decoded.
 - stalled: the socket may still be open but no video packet arrived for `stall_after_s`; a
-  watchdog thread per camera sees it, because the decode thread is then blocked inside FFmpeg.
+  watchdog thread sees it, because the decode thread is then blocked inside FFmpeg. One watchdog
+  thread serves every camera of the process (see `_Watchdog`).
 - offline: the connection failed or ended (end of stream on a live source is a disconnect); the
   worker waits (exponential backoff with jitter and a cap) and reconnects.
 
@@ -99,14 +100,15 @@ class _Observer(DecodeObserver):
     def __init__(self, worker: "CameraWorker") -> None:
         self.w = worker
         self.connected_at = time.monotonic()
-        self.last_picture = self.connected_at
+        self.last_picture = self._now = self.connected_at
 
     def packet(self, keyframe: bool) -> None:
         st = self.w.status
         st.frames_received += 1
         st.last_frame_at = time.time()
-        st.fps_in.tick()
-        self.w._last_packet = time.monotonic()
+        self._now = now = time.monotonic()  # one clock read per packet, `abort` reuses it
+        st.fps_in.tick(now)
+        self.w._last_packet = now
 
     def decoded(self) -> None:
         self.w.status.frames_decoded += 1
@@ -128,7 +130,7 @@ class _Observer(DecodeObserver):
     def abort(self) -> str | None:
         if self.w._stop.is_set():
             return "stopped"
-        silent = time.monotonic() - self.last_picture
+        silent = self._now - self.last_picture
         if silent > self.w._video.picture_timeout_s:
             return f"no picture decoded for {silent:.0f} s"
         return None
@@ -168,11 +170,10 @@ class CameraWorker:
         self._reset_backoff = False
         self.latest: Frame | None = None  # the last frame handed on (for snapshots and quality checks)
         self._thread = threading.Thread(target=self._run, name=f"decode-{camera_id}", daemon=True)
-        self._watchdog = threading.Thread(target=self._watch, name=f"watchdog-{camera_id}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-        self._watchdog.start()
+        WATCHDOG.add(self)
 
     def signal_stop(self) -> None:
         """Ask the threads to end without waiting for them (no frame is handed on after this)."""
@@ -180,18 +181,16 @@ class CameraWorker:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        WATCHDOG.remove(self)
         self._thread.join(timeout)
-        self._watchdog.join(timeout)
 
-    def _watch(self) -> None:
+    def check_stall(self, now: float) -> None:
         """Frame-arrival watchdog: the decode thread cannot notice a silence it is blocked in."""
-        limit = self._video.stall_after_s
-        while not self._stop.wait(min(0.5, limit / 4)):
-            silent = time.monotonic() - self._last_packet
-            if silent > limit and self.status.set_state(
-                CameraState.STALLED, f"no video for {silent:.1f} s", only_from=(CameraState.ONLINE,)
-            ):
-                log.warning("camera.stalled", camera=self.camera_id, url=self.status.url, silent_s=round(silent, 1))
+        silent = now - self._last_packet
+        if silent > self._video.stall_after_s and self.status.set_state(
+            CameraState.STALLED, f"no video for {silent:.1f} s", only_from=(CameraState.ONLINE,)
+        ):
+            log.warning("camera.stalled", camera=self.camera_id, url=self.status.url, silent_s=round(silent, 1))
 
     def _run(self) -> None:
         delays = backoff_delays(self._video.reconnect)
@@ -242,3 +241,45 @@ class CameraWorker:
                         error=self.status.last_error, retry_in_s=round(wait, 2))
             self._stop.wait(wait)
         self.status.set_state(CameraState.STOPPED)
+
+
+class _Watchdog:
+    """One thread checks every camera's packet arrival, a few times per stall limit.
+
+    A thread per camera would be hundreds of threads waking every half second for a clock read
+    each. The thread runs while any camera is registered and ends with the last one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: set[CameraWorker] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, worker: CameraWorker) -> None:
+        with self._lock:
+            self._workers.add(worker)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="camera-watchdog", daemon=True)
+                self._thread.start()
+
+    def remove(self, worker: CameraWorker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                workers = list(self._workers)
+                if not workers:
+                    self._thread = None  # under the lock: `add` starts a fresh one if needed
+                    return
+            time.sleep(min(0.5, min(w._video.stall_after_s for w in workers) / 4))
+            now = time.monotonic()
+            for w in workers:
+                try:
+                    w.check_stall(now)
+                except Exception:  # one camera's bug must not blind the watchdog to the others
+                    log.exception("camera.watchdog_failed", camera=w.camera_id)
+
+
+WATCHDOG = _Watchdog()

@@ -48,3 +48,38 @@ def test_forced_modes():
     assert all_.pictures == 470 and all_.modes == [False]
     assert len(list(iter_frames("t", CLIP, 2.0, decode="keyframes", observer=key))) == 47
     assert key.pictures == 47
+
+
+def b_frame_clip(dst, seconds: int = 6, fps: int = 10) -> str:
+    """The table clip re-encoded small with B-frames (x264 default), a keyframe every second."""
+    import av
+    from fractions import Fraction
+
+    with av.open(CLIP) as src, av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 320, 180, "yuv420p"
+        vs.options = {"preset": "veryfast", "bf": "2", "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0"}
+        for n, f in enumerate(src.decode(video=0)):
+            if n >= seconds * fps:
+                break
+            img = f.reformat(width=320, height=180, format="yuv420p")
+            img.pts, img.time_base = n, Fraction(1, fps)
+            img.pict_type = av.video.frame.PictureType.NONE
+            out.mux(vs.encode(img))
+        out.mux(vs.encode(None))
+    return str(dst)
+
+
+def test_keyframes_come_out_with_their_own_packet_not_after_the_reorder_delay(tmp_path):
+    """With B-frames the decoder holds pictures back (two keyframes, here 2 s, with skip_frame
+    alone); in keyframe mode each keyframe is drained at once, and is the same picture."""
+    import numpy as np
+
+    path = b_frame_clip(tmp_path / "bframes.mp4")
+    obs = Counts()
+    seen = [(f, obs.packets) for f in iter_frames("t", path, 1.0, decode="keyframes", observer=obs)]
+    assert len(seen) == 6
+    for k, (f, packets) in enumerate(seen):
+        assert f.media_time_s == k and packets == 10 * k + 1  # yielded right after its own packet
+    full = {f.media_time_s: f.image for f in iter_frames("t", path, 1.0, decode="all")}
+    assert all(np.array_equal(f.image, full[f.media_time_s]) for f, _ in seen)

@@ -90,7 +90,8 @@ class CameraConfig(_Strict):
 
     def detection_hash(self, model: ModelConfig, tracker: TrackerConfig) -> str:
         """Short hash of everything that decides what this camera reports; events carry it."""
-        doc = {"model": model.model_dump(), "tracker": tracker.model_dump(),
+        # Batching changes speed, not results: it stays out of the hash.
+        doc = {"model": model.model_dump(exclude={"batch"}), "tracker": tracker.model_dump(),
                "custom": [m.model_dump(mode="json") for m in self.models],
                "zones": [z.model_dump() for z in self.zones], "rules": [r.model_dump() for r in self.rules],
                "objects": {k: v.model_dump() for k, v in self.objects.items()}, "masks": self.masks.model_dump(),

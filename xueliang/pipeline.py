@@ -16,6 +16,7 @@ from bridge.event import Event
 from bridge.evidence import EvidenceStore
 from bridge.verify import PendingVerification, verification_event
 from detectors.analyzer import CameraAnalyzer
+from detectors.batching import DetectRequest
 from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
 from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
@@ -88,8 +89,12 @@ class CameraPipeline:
         self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
 
     def detect(self, frame: Frame) -> list[Detections]:
-        """Blocking model calls, one per stage; live runs them in the inference thread."""
+        """Blocking model calls, one per stage (replay); live batches `requests` across cameras."""
         return [s.detector.detect(frame.image, s.class_ids) for s in self.stages]
+
+    def requests(self, frame: Frame) -> list[DetectRequest]:
+        """What `detect` runs, as requests for the cross-camera batcher; same order, same results."""
+        return [DetectRequest(s.detector, frame.image, s.class_ids) for s in self.stages]
 
     def analyse(self, frame: Frame, detections: list[Detections], now: float, at: datetime) -> list[IncidentChange]:
         """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""

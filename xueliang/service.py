@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +30,7 @@ from bridge.merge_stage import MergeStage
 from bridge.metrics import EVENTS, SUPPRESSED
 from bridge.outbox import EventStore
 from bridge.security import AuthContext
+from detectors.batching import InferenceBatcher
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
@@ -88,7 +88,7 @@ class Service:
         self.dispatcher: KafkaDispatcher | None = None
         self.hub = Hub()
         self.api_port: int | None = None
-        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        self._inference = InferenceBatcher(cfg.model.batch.max_size, cfg.model.batch.max_wait_ms / 1000)
         self._collector: CameraCollector | None = None
         self.sensors: SensorRuntime | None = None
         self.deadletters: DeadLetterStore | None = None
@@ -213,7 +213,7 @@ class Service:
                 t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*[c.task for c in self.cameras if c.task is not None], return_exceptions=True)
-        self._inference.shutdown(wait=True)
+        self._inference.close()
         if self.records is not None:
             await self.records.stop()
         if self.bench is not None:
@@ -358,7 +358,7 @@ class Service:
         loop = asyncio.get_running_loop()
         pipe = cam.pipeline  # read per frame: apply_camera swaps it
         try:
-            detections = await loop.run_in_executor(self._inference, pipe.detect, frame)
+            detections = await self._inference.detect(pipe.requests(frame))  # batched across cameras
             cam.idle.clear()
             occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
             changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
