@@ -46,7 +46,9 @@ async def test_one_sensors_readings_meet_in_one_engine_across_workers(tmp_path, 
         msgs = [("acme/water/water-7/up", json.dumps({"level_cm": 30 if i < 10 else 0, "battery": 80, "ts": t0 + i}).encode())
                 for i in range(20)]
         pub = publisher(mosquitto)
-        publish_all(pub, msgs)
+        for m in msgs:  # a gauge's pace (sped up): each reading is forwarded before the next arrives
+            publish_all(pub, [m])
+            await asyncio.sleep(0.25)
         pub.loop_stop()
 
         async def closed():
