@@ -43,7 +43,7 @@ class _Pending:
 
 
 class InferenceBatcher:
-    def __init__(self, max_size: int = 4, max_wait_s: float = 0.002, name: str = "inference") -> None:
+    def __init__(self, max_size: int = 1, max_wait_s: float = 0.002, name: str = "inference") -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, got {max_size}")
         self.max_size = max_size

@@ -17,10 +17,11 @@ class BatchConfig(_Strict):
     """How inference batches frames across cameras (one forward pass per model per round)."""
 
     max_size: int = Field(
-        4, ge=1, le=64,
+        1, ge=1, le=64,
         description="Most frames in one forward pass. Frames that arrive while a pass runs wait and go "
-        "together in the next; 1 turns batching off. Larger batches hold more memory (yolov8n at 640 on "
-        "OpenVINO: about 150 MB more at 4, 290 MB at 8) and were no faster on CPU (docs/benchmarks.md).",
+        "together in the next; 1 (the default) runs one frame per pass. On a 2-core CPU batches were no "
+        "faster and hold more memory (yolov8n at 640 on OpenVINO: about 150 MB more at 4, 290 MB at 8; "
+        "see docs/benchmarks.md); raise it where the engine gains from batches (many cores, a GPU).",
     )
     max_wait_ms: float = Field(
         2.0, ge=0, le=100,
