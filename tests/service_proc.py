@@ -86,7 +86,12 @@ class ServiceProcess:
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), 30)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), 30)
+        except asyncio.TimeoutError:  # never leave a process behind; the caller still sees the hang
+            self.proc.kill()
+            await self.proc.wait()
+            raise AssertionError(f"service did not stop within 30 s of SIGTERM; log: {self.log()[-2000:]}") from None
 
     async def __aexit__(self, *exc) -> None:
         if self.proc is not None and self.proc.returncode is None:

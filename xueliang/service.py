@@ -197,8 +197,12 @@ class Service:
         for t in tasks:  # the cluster stages first: they hand this worker's cameras and grids on
             if t.get_name() in ("cluster-ownership", "cluster-merge"):
                 t.cancel()
-        await asyncio.gather(*[t for t in tasks if t.get_name() in ("cluster-ownership", "cluster-merge")],
-                             return_exceptions=True)
+        cluster = [t for t in tasks if t.get_name() in ("cluster-ownership", "cluster-merge")]
+        if cluster:  # hand over in time, or give up: with Kafka unreachable the group leave can hang
+            done, pending = await asyncio.wait(cluster, timeout=15.0)
+            if pending:
+                log.error("cluster.stop_timeout", tasks=[t.get_name() for t in pending],
+                          note="the group notices by session timeout instead")
         for c in self.cameras:
             await asyncio.to_thread(c.worker.stop)
             if c.task is not None:
