@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from bridge.dispatch import KafkaConfig
 from bridge.event import Event
-from bridge.kafka_io import read_to_end
+from bridge.kafka_io import group_consumer, read_to_end
 from bridge.merge_stage import MergeConfig, MergeStage
 from bridge.metrics import MERGE_CONSUMED, MERGE_FENCED, MERGE_PARTITIONS, MERGE_REJECTED
 
@@ -62,12 +62,9 @@ class KafkaMergeStage(ConsumerRebalanceListener):
 
     async def run(self) -> None:
         k = self.kafka
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers, group_id=self.group, client_id=f"{k.client_id}-{self.worker}-merge",
-            # Workers write the incidents topic without transactions: nothing to wait for (and
-            # noida-db never advances the stable offset past an idempotent producer's records).
-            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_uncommitted",
-            session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=self.heartbeat_interval_ms)
+        self.consumer = group_consumer(k.bootstrap_servers, self.group, f"{k.client_id}-{self.worker}-merge",
+                                       session_timeout_ms=self.session_timeout_ms,
+                                       heartbeat_interval_ms=self.heartbeat_interval_ms)
         if not self.exactly_once:
             self.shared = self._producer(None)
             await self.shared.start()

@@ -36,6 +36,7 @@ from bridge.catalogue import Catalogue
 from ingest.redact import redact_text
 from xueliang.config import CameraConfig, ServiceConfig, camera_problems
 from xueliang.metrics import CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES
+from bridge.kafka_io import group_consumer
 from xueliang.registry import cluster_topics, ensure_topics, read_to_end
 
 log = structlog.get_logger(__name__)
@@ -86,10 +87,9 @@ class CameraOwnership(ConsumerRebalanceListener):
             raise RuntimeError(f"topics {c.control_topic}, {c.state_topic} and {c.status_topic} must have as many "
                                f"partitions as each other (a camera's state lives in its own partition number); "
                                f"the broker has {counts}")
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers, group_id=c.group, client_id=f"{k.client_id}-{self.worker}",
-            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_uncommitted",
-            session_timeout_ms=c.session_timeout_ms, heartbeat_interval_ms=c.heartbeat_interval_ms)
+        self.consumer = group_consumer(k.bootstrap_servers, c.group, f"{k.client_id}-{self.worker}",
+                                       session_timeout_ms=c.session_timeout_ms,
+                                       heartbeat_interval_ms=c.heartbeat_interval_ms)
         await self.consumer.start()
         self.consumer.subscribe([c.control_topic], listener=self)
         next_proof = 0.0

@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from bridge.kafka_io import read_to_end
+from bridge.kafka_io import group_consumer, read_to_end
 from ingest.sensors import Reading
 from xueliang.config import ServiceConfig
 from xueliang.sensors import SensorRuntime
@@ -71,10 +71,9 @@ class SensorStage(ConsumerRebalanceListener):
 
     async def run(self) -> None:
         c, k = self.cfg.cluster, self.cfg.kafka
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=k.bootstrap_servers, group_id=c.sensor_group, client_id=f"{k.client_id}-{self.worker}-sensors",
-            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_uncommitted",
-            session_timeout_ms=c.session_timeout_ms, heartbeat_interval_ms=c.heartbeat_interval_ms)
+        self.consumer = group_consumer(k.bootstrap_servers, c.sensor_group, f"{k.client_id}-{self.worker}-sensors",
+                                       session_timeout_ms=c.session_timeout_ms,
+                                       heartbeat_interval_ms=c.heartbeat_interval_ms)
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=self)
         try:
