@@ -141,6 +141,12 @@ class Event(_Model):
         return self.grid.code if self.grid else "unresolved"
 
 
+def record_headers(schema_version: int, category: str, grid: str | None) -> list[tuple[str, bytes]]:
+    """Kafka headers of an event record: consumers route on them without parsing the payload."""
+    return [("schema_version", str(schema_version).encode()), ("category", category.encode("utf-8")),
+            ("grid", (grid or "").encode("utf-8"))]
+
+
 def event_json_schema() -> dict:
     """JSON Schema (draft 2020-12) of the event as it goes on the wire."""
     schema = Event.model_json_schema(mode="serialization")

@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from bridge.dispatch import KafkaConfig
-from bridge.event import Event
+from bridge.event import Event, record_headers
 from bridge.kafka_io import group_consumer, read_to_end
 from bridge.merge_stage import MergeConfig, MergeStage
 from bridge.metrics import MERGE_CONSUMED, MERGE_FENCED, MERGE_PARTITIONS, MERGE_REJECTED
@@ -44,8 +44,7 @@ class _Partition:
 
 
 def event_headers(ev: Event) -> list[tuple[str, bytes]]:
-    return [("schema_version", str(ev.schema_version).encode()), ("category", ev.category.code.encode()),
-            ("grid", (ev.grid.code if ev.grid else "").encode())]
+    return record_headers(ev.schema_version, ev.category.code, ev.grid.code if ev.grid else None)
 
 
 class KafkaMergeStage(ConsumerRebalanceListener):

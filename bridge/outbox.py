@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from bridge.event import Event
+from bridge.event import Event, record_headers
 from bridge.metrics import OUTBOX_BACKLOG
 
 log = structlog.get_logger(__name__)
@@ -229,11 +229,7 @@ class EventStore:
                 seq=seq,
                 key=key,
                 payload=payload.encode("utf-8"),
-                headers=[
-                    ("schema_version", str(schema_version).encode()),
-                    ("category", category.encode("utf-8")),
-                    ("grid", (grid or "").encode("utf-8")),
-                ],
+                headers=record_headers(schema_version, category, grid),
             )
             for seq, key, payload, category, grid, schema_version in rows
         ]
