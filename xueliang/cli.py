@@ -294,7 +294,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         asyncio.run(registry.publish(bootstrap, c, {}, remove=args.ids, idempotent=cfg.kafka.idempotent))
         print(f"removed {len(args.ids)} camera(s) from {c.control_topic}", file=sys.stderr)
     else:
-        counts = asyncio.run(registry.ensure_topics(bootstrap, registry.cluster_topics(c), c.replication_factor))
+        counts = asyncio.run(registry.ensure_cluster_topics(bootstrap, c))
         for cid, (p, value) in sorted(asyncio.run(registry.placements(bootstrap, c.control_topic,
                                                                        counts[c.control_topic])).items()):
             if value is not None:

@@ -33,11 +33,10 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
 from bridge.catalogue import Catalogue
+from bridge.kafka_io import group_consumer, read_to_end
 from ingest.redact import redact_text
 from xueliang.config import CameraConfig, ServiceConfig, camera_problems
 from xueliang.metrics import CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES
-from bridge.kafka_io import group_consumer
-from xueliang.registry import cluster_topics, ensure_topics, read_to_end
 
 log = structlog.get_logger(__name__)
 
@@ -81,12 +80,8 @@ class CameraOwnership(ConsumerRebalanceListener):
         self.invalid: dict[str, list[str]] = {}  # camera id -> why its registry record was refused
 
     async def run(self) -> None:
+        """Run cameras as the group assigns them; the topics exist (`ensure_cluster_topics`)."""
         c, k = self.cfg.cluster, self.cfg.kafka
-        counts = await ensure_topics(k.bootstrap_servers, cluster_topics(c), c.replication_factor)
-        if len({counts[c.control_topic], counts[c.state_topic], counts[c.status_topic]}) != 1:
-            raise RuntimeError(f"topics {c.control_topic}, {c.state_topic} and {c.status_topic} must have as many "
-                               f"partitions as each other (a camera's state lives in its own partition number); "
-                               f"the broker has {counts}")
         self.consumer = group_consumer(k.bootstrap_servers, c.group, f"{k.client_id}-{self.worker}",
                                        session_timeout_ms=c.session_timeout_ms,
                                        heartbeat_interval_ms=c.heartbeat_interval_ms)
@@ -206,27 +201,22 @@ class CameraOwnership(ConsumerRebalanceListener):
         owned = [TopicPartition(self.cfg.cluster.control_topic, p) for p in self.partitions]
         if not owned:
             return
+        why = None
         try:
             await self.consumer.commit({tp: await self.consumer.position(tp) for tp in owned})
             self._last_proof = time.monotonic()
         except CommitFailedError as exc:
-            self._fenced(f"offset commit refused: {exc}")
+            why = f"offset commit refused: {exc}"
         except (KafkaError, asyncio.TimeoutError, OSError) as exc:
             silent = time.monotonic() - self._last_proof
             log.warning("cluster.proof_failed", worker=self.worker, error=repr(exc), unproven_s=round(silent, 1))
             if silent * 1000 > self.cfg.cluster.session_timeout_ms:
-                self._fenced(f"no proof of generation {self.generation} for {silent:.0f} s: the group has moved on")
-        if self._fence_pending:
-            self._fence_pending = False
+                why = f"no proof of generation {self.generation} for {silent:.0f} s: the group has moved on"
+        if why is not None:
+            CLUSTER_FENCED_SELF.inc()
+            log.error("cluster.fenced", worker=self.worker, generation=self.generation, reason=why,
+                      action="stopping every camera until the group assigns them again")
             await self._release(list(self.partitions))
-
-    _fence_pending = False
-
-    def _fenced(self, why: str) -> None:
-        CLUSTER_FENCED_SELF.inc()
-        log.error("cluster.fenced", worker=self.worker, generation=self.generation, reason=why,
-                  action="stopping every camera until the group assigns them again")
-        self._fence_pending = True
 
 
 async def state_of(bootstrap: str, topic: str, partitions: list[int], cameras: set[str]) -> dict[str, dict]:

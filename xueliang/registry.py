@@ -27,6 +27,16 @@ def cluster_topics(c: ClusterConfig) -> list[TopicSpec]:
             TopicSpec(c.readings_topic, c.incidents_partitions, False)]
 
 
+async def ensure_cluster_topics(bootstrap: str, c: ClusterConfig) -> dict[str, int]:
+    """Create the cluster's topics where missing; each topic's partition count."""
+    counts = await ensure_topics(bootstrap, cluster_topics(c), c.replication_factor)
+    if len({counts[c.control_topic], counts[c.state_topic], counts[c.status_topic]}) != 1:
+        raise RuntimeError(f"topics {c.control_topic}, {c.state_topic} and {c.status_topic} must have as many "
+                           f"partitions as each other (a camera's state lives in its own partition number); "
+                           f"the broker has {counts}")
+    return counts
+
+
 async def placements(bootstrap: str, topic: str, partitions: int) -> dict[str, tuple[int, bytes | None]]:
     """camera id -> (partition, latest value or None if removed)."""
     records = await read_to_end(bootstrap, [TopicPartition(topic, p) for p in range(partitions)], committed_only=False)
@@ -52,7 +62,7 @@ def place(existing: dict[str, int], new_ids: Iterable[str], partitions: int) -> 
 async def publish(bootstrap: str, cluster: ClusterConfig, cameras: dict[str, bytes],
                   remove: Iterable[str] = (), idempotent: bool = True) -> dict[str, int]:
     """Write camera configs (id -> JSON) and tombstones; returns where each written camera lives."""
-    counts = await ensure_topics(bootstrap, cluster_topics(cluster), cluster.replication_factor)
+    counts = await ensure_cluster_topics(bootstrap, cluster)
     n = counts[cluster.control_topic]
     current = {cid: p for cid, (p, v) in (await placements(bootstrap, cluster.control_topic, n)).items() if v is not None}
     gone = [cid for cid in remove if cid in current]

@@ -37,9 +37,8 @@ from ingest.metrics import CameraCollector
 from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from bridge.merge_consumer import KafkaMergeStage
-from bridge.kafka_io import ensure_topics
 from xueliang.cluster import CameraOwnership, ClusterRecords
-from xueliang.registry import cluster_topics
+from xueliang.registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.metrics import CLUSTER_ADOPTED
@@ -250,6 +249,7 @@ class Service:
     # -- cluster mode: the consumer group's assignment starts and stops cameras ----------------------
     async def _start_cluster(self) -> list[asyncio.Task]:
         c = self.cfg.cluster
+        counts = await ensure_cluster_topics(self.cfg.kafka.bootstrap_servers, c)
         self.records = ClusterRecords(self.cfg, self.worker)
         await self.records.start()
         self.ownership = CameraOwnership(self.cfg, self, self.worker)
@@ -262,7 +262,6 @@ class Service:
                  asyncio.create_task(self.kafka_merge.run(), name="cluster-merge"),
                  asyncio.create_task(self._status_loop(), name="cluster-status")]
         if self.sensors is not None:
-            counts = await ensure_topics(self.cfg.kafka.bootstrap_servers, cluster_topics(c), c.replication_factor)
             stage = SensorStage(self.cfg, self.sensors, self.worker, counts[c.readings_topic])
             await stage.start()
             tasks.append(asyncio.create_task(stage.run(), name="cluster-sensors"))
