@@ -85,6 +85,7 @@ const Console = (() => {
       el("button", { text: "Log out", id: "logout", onclick: async () => { await fetch("/logout", { method: "POST" }); location.reload(); } }));
     if (me.role !== "admin") document.getElementById("nav-audit").classList.add("hidden");
     if (me.role === "viewer") document.getElementById("nav-tune").classList.add("hidden");
+    document.getElementById("app").classList.remove("hidden");  // every page's content, once logged in
     return me;
   }
 
