@@ -49,7 +49,7 @@ class CameraHealth:
 
     @property
     def rule_ids(self) -> list[str]:
-        return [OFFLINE_RULE, *(quality_rule(c) for c in CHECKS)]
+        return list(self.lifecycles)
 
     def on_frame(self, image: np.ndarray, now: float) -> list[IncidentChange]:
         if self.monitor is None:
