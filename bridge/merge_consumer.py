@@ -175,8 +175,10 @@ class KafkaMergeStage(ConsumerRebalanceListener):
                       action="rebuilding the partition from its committed offset")
             await asyncio.sleep(1.0)
             await self._drop([tp.partition])
-            await self._take(tp)
             assert self.consumer is not None
+            if tp not in self.consumer.assignment():
+                return  # revoked meanwhile (a failed commit often means that): its new owner rebuilds it
+            await self._take(tp)
             committed = await self.consumer.committed(tp)
             if committed is not None:
                 self.consumer.seek(tp, committed)
