@@ -221,6 +221,7 @@ class NoidaKafka:
         """Stop the broker; with `keep_data` a later start() serves the same log again."""
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
+            self._signal(proc, signal.SIGCONT)  # a frozen broker would not act on SIGTERM
             self._signal(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout=self.stop_timeout_s)
@@ -238,6 +239,15 @@ class NoidaKafka:
         if self.workdir is not None and not keep_data:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the broker holds its connections but answers nothing (a hung or cut-off broker)."""
+        assert self.proc is not None
+        self._signal(self.proc, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self._signal(self.proc, signal.SIGCONT)
 
     @staticmethod
     def _signal(proc: subprocess.Popen, sig: int) -> None:

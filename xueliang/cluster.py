@@ -9,8 +9,8 @@ No two workers run a camera at once:
 - The group rebalances eagerly: every member gives up its partitions, and its cameras are
   stopped (and their open incidents written to the state topic) before it rejoins. A partition
   is handed out again only after everyone rejoined.
-- A worker that cannot prove its generation (a refused offset commit, or no successful commit
-  for a session timeout, e.g. cut off from Kafka or paused) stops its cameras itself.
+- A worker whose offset commit is refused (the group replaced it, e.g. after a pause) stops its
+  cameras itself. One that cannot reach Kafka at all keeps them running (see `_prove_generation`).
 - Every event, status and state record carries the worker and the group generation it owned
   the camera under, so an overlap would show in the data, and the merge stage drops a camera's
   records from an older generation once a newer one has spoken.
@@ -36,7 +36,8 @@ from bridge.catalogue import Catalogue
 from bridge.kafka_io import group_consumer, read_to_end
 from ingest.redact import redact_text
 from xueliang.config import CameraConfig, ServiceConfig, camera_problems
-from xueliang.metrics import CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES
+from xueliang.metrics import (CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES,
+                              CLUSTER_UNPROVEN)
 
 log = structlog.get_logger(__name__)
 
@@ -196,27 +197,38 @@ class CameraOwnership(ConsumerRebalanceListener):
 
     # -- fencing --------------------------------------------------------------------------------------
     async def _prove_generation(self) -> None:
-        """Commit positions with our generation: the coordinator refuses a member it has replaced."""
+        """Commit positions with our generation: the coordinator refuses a member it has replaced.
+
+        A refused commit stops every camera at once. An unanswered one does not: with Kafka
+        unreachable the cameras keep running and their incidents queue in the outbox, because a
+        worker cannot tell an outage of all of Kafka (no one else runs its cameras either, and
+        stopping would blind the city) from being cut off alone. In the second case its records
+        reach Kafka only after it is back, under its old generation, and the merge stage drops
+        those a newer owner has overtaken; its first commit then is refused and it stops.
+        """
         assert self.consumer is not None
         owned = [TopicPartition(self.cfg.cluster.control_topic, p) for p in self.partitions]
         if not owned:
             return
-        why = None
         try:
-            await self.consumer.commit({tp: await self.consumer.position(tp) for tp in owned})
-            self._last_proof = time.monotonic()
+            positions = {tp: await self.consumer.position(tp) for tp in owned}
+            # aiokafka retries a commit for as long as the coordinator is unreachable: bounded,
+            # so the silence is logged and measured while it lasts.
+            await asyncio.wait_for(self.consumer.commit(positions), self.cfg.cluster.session_timeout_ms / 1000)
         except CommitFailedError as exc:
-            why = f"offset commit refused: {exc}"
-        except (KafkaError, asyncio.TimeoutError, OSError) as exc:
-            silent = time.monotonic() - self._last_proof
-            log.warning("cluster.proof_failed", worker=self.worker, error=repr(exc), unproven_s=round(silent, 1))
-            if silent * 1000 > self.cfg.cluster.session_timeout_ms:
-                why = f"no proof of generation {self.generation} for {silent:.0f} s: the group has moved on"
-        if why is not None:
             CLUSTER_FENCED_SELF.inc()
-            log.error("cluster.fenced", worker=self.worker, generation=self.generation, reason=why,
+            log.error("cluster.fenced", worker=self.worker, generation=self.generation, reason=f"offset commit refused: {exc}",
                       action="stopping every camera until the group assigns them again")
             await self._release(list(self.partitions))
+            return
+        except (KafkaError, asyncio.TimeoutError, OSError) as exc:
+            silent = time.monotonic() - self._last_proof
+            CLUSTER_UNPROVEN.set(silent)
+            log.warning("cluster.proof_failed", worker=self.worker, generation=self.generation, error=repr(exc),
+                        unproven_s=round(silent, 1), action="cameras keep running; their events wait in the outbox")
+            return
+        self._last_proof = time.monotonic()
+        CLUSTER_UNPROVEN.set(0.0)
 
 
 async def state_of(bootstrap: str, topic: str, partitions: list[int], cameras: set[str]) -> dict[str, dict]:

@@ -49,7 +49,8 @@ class ClusterConfig(BaseModel):
                                     "its cameras move; the main part of the failover time.")
     heartbeat_interval_ms: int = Field(2000, ge=100, description="Heartbeat period to the group coordinator.")
     fence_check_s: float = Field(2.0, gt=0, description="Seconds between commits that prove this worker still "
-                                 "holds its generation; a refused commit stops its cameras at once.")
+                                 "holds its generation; a refused commit stops its cameras at once (an "
+                                 "unanswered one does not: with Kafka unreachable the cameras keep running).")
     handover_confirm_s: float = Field(
         5.0, ge=0, description="A camera's new owner carries on an incident it took over when the rule's subject is "
         "in view within this many seconds of the takeover; it waits this long plus the rule's own duration. Unseen "

@@ -8,6 +8,9 @@ CLUSTER_GENERATION = Gauge("xueliang_cluster_generation", "The worker group gene
 CLUSTER_REBALANCES = Counter("xueliang_cluster_rebalances_total", "Rebalances in which this worker gave up its cameras.")
 CLUSTER_FENCED_SELF = Counter(
     "xueliang_cluster_fenced_total",
-    "Times this worker stopped its cameras because it could not prove its group generation.")
+    "Times this worker stopped its cameras because the group refused its generation (it was replaced).")
+CLUSTER_UNPROVEN = Gauge(
+    "xueliang_cluster_unproven_seconds",
+    "Seconds since this worker last proved its group generation, while Kafka does not answer (0 when it does).")
 CLUSTER_ADOPTED = Counter(
     "xueliang_cluster_adopted_incidents_total", "Open incidents taken over from a camera's previous owner.")
