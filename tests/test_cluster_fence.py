@@ -1,4 +1,5 @@
 """A worker that cannot reach Kafka keeps its cameras running; nothing they report is lost.
+One that was paused stops the cameras the group moved as soon as it wakes.
 
 A frozen broker (SIGSTOP) answers nothing. The worker cannot prove its group generation, but it
 cannot tell an outage of all of Kafka from being cut off alone either, and stopping would blind
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from datetime import datetime
 
@@ -17,6 +19,7 @@ import httpx
 
 from tests.cluster_harness import CLIP_S, cameras_of, parse, publish_cameras, records, worker
 from tests.service_proc import wait_for
+from tests.test_cluster import tansu  # noqa: F401  (the Tansu broker fixture)
 
 SESSION_S = 6.0  # cluster_section's session_timeout_ms
 FROZEN_S = 2 * SESSION_S
@@ -65,3 +68,42 @@ async def test_worker_keeps_its_cameras_through_a_kafka_outage(tmp_path, kafka_b
             return "xueliang_cluster_unproven_seconds 0.0" in text and await running()
         await wait_for(proven, 60, "w1 proving its generation again with both cameras running", proc=w.proc)
         assert "merge.fenced" not in w.log()
+
+
+async def test_paused_worker_stops_its_cameras_as_it_wakes(tmp_path, tansu):
+    """SIGSTOP a worker past its session timeout: the group (Tansu expires sessions) moves its
+    cameras, and when it wakes its first commit or heartbeat is refused and it stops them."""
+    b = tansu.bootstrap
+    publish_cameras(tmp_path, b, 4, exactly_once=False)
+    workers = {n: worker(tmp_path, b, n, exactly_once=False) for n in ("w1", "w2")}
+    async with workers["w1"], workers["w2"]:
+        async def ownership(names) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for n in names:
+                for c in await cameras_of(workers[n]):
+                    out.setdefault(c["id"], []).append(n)
+            return out
+
+        async def spread():
+            own = await ownership(workers)
+            return own if len(own) == 4 and all(len(v) == 1 for v in own.values()) and len(
+                {v[0] for v in own.values()}) == 2 else None
+        own = await wait_for(spread, 90, "4 cameras over 2 workers")
+        paused = sorted(c for c, ws in own.items() if ws == ["w1"])
+
+        w1 = workers["w1"]
+        w1.proc.send_signal(signal.SIGSTOP)
+        try:
+            async def moved():
+                return set(paused) <= {x["id"] for x in await cameras_of(workers["w2"])}
+            await wait_for(moved, 30, "w2 running the paused worker's cameras")
+        finally:
+            w1.proc.send_signal(signal.SIGCONT)
+        woke = time.monotonic()
+
+        async def w1_stopped():
+            return not ({x["id"] for x in await cameras_of(w1)} & set(paused))
+        await wait_for(w1_stopped, 20, "w1 stopping the cameras it lost while paused", proc=w1.proc)
+        print(f"w1 stopped its lost cameras {time.monotonic() - woke:.1f} s after it woke")
+        # Then it rejoins and the group spreads the cameras again, each on one worker.
+        await wait_for(spread, 60, "4 cameras over 2 workers again", proc=w1.proc)
