@@ -64,6 +64,15 @@ async def cameras_of(svc: ServiceProcess) -> list[dict]:
         return r.json()
 
 
+async def ownership(workers: dict[str, ServiceProcess]) -> dict[str, list[str]]:
+    """camera id -> the workers that run it now (API of every live worker)."""
+    out: dict[str, list[str]] = {}
+    for name, svc in workers.items():
+        for cam in await cameras_of(svc):
+            out.setdefault(cam["id"], []).append(name)
+    return out
+
+
 async def records(bootstrap: str, topic: str) -> list:
     """Every record of a topic now, in offset order per partition; of the transactional dispatch
     topic only committed ones (as the platform reads it)."""

@@ -5,13 +5,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.brokers import NoidaKafka
+from tests.brokers import NoidaKafka, TansuKafka
 
 
 @pytest.fixture
 def kafka_broker() -> Iterator[NoidaKafka]:
     """A real noida-db Kafka broker on a free loopback port, fresh data dir, stopped after."""
     broker = NoidaKafka()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def tansu() -> Iterator[TansuKafka]:
+    """A real Tansu broker on loopback: unlike noida-db it expires a silent member's session."""
+    broker = TansuKafka()
     broker.start()
     try:
         yield broker

@@ -15,34 +15,17 @@ from collections import defaultdict
 
 import pytest
 
-from tests.brokers import TansuKafka
-from tests.cluster_harness import (CLIP_S, cameras_of, occurrence, parse, publish_cameras, records, worker)
+from tests.cluster_harness import (CLIP_S, cameras_of, occurrence, ownership, parse, publish_cameras, records,
+                                   worker)
 from tests.service_proc import wait_for
 
 N_CAMERAS = 30
-
-
-async def ownership(workers: dict) -> dict[str, list[str]]:
-    """camera id -> the workers that run it now (API of every live worker)."""
-    out: dict[str, list[str]] = defaultdict(list)
-    for name, svc in workers.items():
-        for cam in await cameras_of(svc):
-            out[cam["id"]].append(name)
-    return out
 
 
 async def until_clip_at(lo: float, hi: float) -> None:
     """Wait until the clip's wall-clock position is in [lo, hi)."""
     while not (lo <= time.time() % CLIP_S < hi):
         await asyncio.sleep(0.2)
-
-
-@pytest.fixture
-def tansu():
-    broker = TansuKafka()
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.mark.asyncio

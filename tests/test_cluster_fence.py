@@ -17,9 +17,8 @@ from datetime import datetime
 
 import httpx
 
-from tests.cluster_harness import CLIP_S, cameras_of, parse, publish_cameras, records, worker
+from tests.cluster_harness import CLIP_S, cameras_of, ownership, parse, publish_cameras, records, worker
 from tests.service_proc import wait_for
-from tests.test_cluster import tansu  # noqa: F401  (the Tansu broker fixture)
 
 SESSION_S = 6.0  # cluster_section's session_timeout_ms
 FROZEN_S = 2 * SESSION_S
@@ -77,13 +76,6 @@ async def test_paused_worker_stops_its_cameras_as_it_wakes(tmp_path, tansu):
     publish_cameras(tmp_path, b, 4, exactly_once=False)
     workers = {n: worker(tmp_path, b, n, exactly_once=False) for n in ("w1", "w2")}
     async with workers["w1"], workers["w2"]:
-        async def ownership(names) -> dict[str, list[str]]:
-            out: dict[str, list[str]] = {}
-            for n in names:
-                for c in await cameras_of(workers[n]):
-                    out.setdefault(c["id"], []).append(n)
-            return out
-
         async def spread():
             own = await ownership(workers)
             return own if len(own) == 4 and all(len(v) == 1 for v in own.values()) and len(
