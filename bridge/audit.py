@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bridge.sqlite_files import connect_wal
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,9 +61,7 @@ class ConsoleDb:
             db.executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return connect_wal(self.path, "console database")
 
     # ------------------------------------------------------------------ audit
 

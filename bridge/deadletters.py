@@ -17,6 +17,8 @@ from typing import Any
 
 import structlog
 
+from bridge.sqlite_files import connect_wal
+
 log = structlog.get_logger(__name__)
 
 _SCHEMA = """
@@ -57,8 +59,7 @@ class DeadLetterStore:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = connect_wal(self.path, "dead-letter store", isolation_level=None)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
         self._conn = conn
