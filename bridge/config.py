@@ -35,7 +35,8 @@ class GridLayerConfig(_Strict):
 
 
 class OutboxConfig(_Strict):
-    path: Path | None = Field(None, description="SQLite file of the durable outbox; default: `<data_dir>/outbox.sqlite3`.")
+    path: Path | None = Field(None, description="SQLite file of the durable outbox; default: `<data_dir>/outbox.sqlite3`. "
+                                            "One process owns it: a second service or worker started on the same file is refused.")
     fsync: bool = Field(True, description="Commit every event to disk (synchronous=FULL) before it counts as accepted.")
 
 

@@ -26,6 +26,7 @@ import structlog
 
 from bridge.event import Event, record_headers
 from bridge.metrics import OUTBOX_BACKLOG
+from bridge.sqlite_files import claim, connect_wal
 
 log = structlog.get_logger(__name__)
 
@@ -111,28 +112,26 @@ class EventStore:
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._close_lock = threading.Lock()
+        self._owner = None  # two processes sending one outbox would both deliver every row
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._owner = claim(self.path, "event store",
+                                "give each service or cluster worker its own `outbox.path` (or `data_dir`)")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
         try:
             self._executor.submit(self._open).result()
         except BaseException:
             self._executor.shutdown(wait=True)
+            self._release()
             raise
 
     # ---------------------------------------------------------------- worker-thread side
 
     def _open(self) -> None:
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: autocommit, every statement is its own transaction unless an
         # explicit BEGIN opens one. A single INSERT is therefore committed when execute() returns.
-        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0)
+        conn = connect_wal(self.path, "event store", isolation_level=None)
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode.lower() != "wal" and str(self.path) != ":memory:":
-                raise RuntimeError(
-                    f"event store {self.path}: SQLite refused WAL journal mode (got {mode!r}); "
-                    "is the file on a filesystem without shared-memory support?"
-                )
             conn.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys=ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -449,7 +448,13 @@ class EventStore:
             self._executor.submit(self._close_conn).result()
         finally:
             self._executor.shutdown(wait=True)
+            self._release()
         log.info("event store closed", path=str(self.path))
+
+    def _release(self) -> None:
+        if self._owner is not None:
+            self._owner.close()
+            self._owner = None
 
     def __enter__(self) -> EventStore:
         return self

@@ -57,12 +57,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.api.port = args.port
     if args.host is not None:
         cfg.api.host = args.host
+    from bridge.sqlite_files import FileInUseError
     from ingest.mqtt import MqttRefused
 
     try:
         asyncio.run(Service(cfg).run())
     except MqttRefused as exc:
         print(f"{args.config}: mqtt: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except FileInUseError as exc:
+        print(f"{args.config}: outbox.path: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
 
