@@ -1,13 +1,14 @@
 """Kafka housekeeping the cluster shares: creating topics, reading partitions to an offset."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 log = structlog.get_logger(__name__)
 
@@ -34,18 +35,34 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication:
                         topic_configs={"cleanup.policy": "compact"} if s.compacted else {})
                for s in specs if s.name not in existing]
         if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:  # another worker created them a moment ago
-                log.info("cluster.topics_raced", topics=[t.name for t in new])
-            log.info("cluster.topics_created", topics=[t.name for t in new])
-        meta = await admin.describe_topics([s.name for s in specs])
-        counts = {m["topic"]: len(m["partitions"]) for m in meta}
+            # aiokafka returns per-topic errors rather than raising them.
+            response = await admin.create_topics(new)
+            raced, failed = [], []
+            for topic, code, *rest in response.topic_errors:  # (topic, code, message) from v1 on
+                message = rest[0] if rest else None
+                if code == TopicAlreadyExistsError.errno:  # another worker created it a moment ago
+                    raced.append(topic)
+                elif code != 0:
+                    failed.append(f"{topic}: {message or for_code(code).__name__}")
+            if failed:
+                raise RuntimeError(f"creating topics on {bootstrap} failed: " + "; ".join(failed))
+            log.info("cluster.topics_created", topics=[t.name for t in new if t.name not in raced],
+                     raced=raced)
+        # A topic created a moment ago may still lack leaders (Kafka answers LEADER_NOT_AVAILABLE).
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            meta = await admin.describe_topics([s.name for s in specs])
+            counts = {m["topic"]: len(m["partitions"]) for m in meta if m["error_code"] == 0}
+            missing = [s.name for s in specs if not counts.get(s.name)]
+            if not missing or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.5)
     finally:
         await admin.close()
-    for s in specs:
-        if s.name not in counts or counts[s.name] == 0:
-            raise RuntimeError(f"topic {s.name!r} has no partitions on {bootstrap}")
+    if missing:
+        errors = {m["topic"]: for_code(m["error_code"]).__name__ for m in meta if m["error_code"]}
+        raise RuntimeError(f"topics without partitions on {bootstrap}: "
+                           + ", ".join(f"{t} ({errors.get(t, 'no partitions')})" for t in missing))
     return counts
 
 
