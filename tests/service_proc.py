@@ -58,6 +58,8 @@ class ServiceProcess:
         self.token, record = new_token("test harness", "admin")
         doc.setdefault("api", {}).setdefault("auth", {}).setdefault("tokens", []).append(record.model_dump(exclude_none=True))
         self.headers = {"Authorization": f"Bearer {self.token}"}
+        if doc.get("sensors"):  # its own dead letters, not the shared data dir's
+            doc["sensors"].setdefault("deadletters", {}).setdefault("path", str(tmp_path / "deadletters.sqlite3"))
         self.config = tmp_path / "service.yaml"
         self.config.write_text(yaml.safe_dump(doc, allow_unicode=True))
         self.port = free_port()
@@ -79,7 +81,10 @@ class ServiceProcess:
                 except httpx.TransportError:
                     return False
 
-            await wait_for(ready, 60, "readiness", self.proc)
+            try:
+                await wait_for(ready, 60, "readiness", self.proc)
+            except AssertionError as exc:  # CI shows only this: say why
+                raise AssertionError(f"{exc}; the service's log ends:\n{self.log()[-4000:]}") from None
         return self
 
     async def stop(self) -> int:
