@@ -6,6 +6,7 @@ that says which command fills the data directory.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,11 +105,29 @@ def fetch_weights(name: str, data_dir: Path) -> Path:
     return dest
 
 
+@contextmanager
+def _one_at_a_time(data_dir: Path) -> Iterator[None]:
+    """Serialise fetches and exports into one data dir: `make demo` and `make test` started
+    together from a fresh clone would otherwise write the same `.part` file and export directory."""
+    lock = data_dir / "models" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
+
+
 def export(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
     """Export the checkpoint for `backend` with Ultralytics (offline), once."""
     out = export_path(name, backend, imgsz, data_dir)
     if out.exists():
         return out
+    with _one_at_a_time(data_dir):
+        if out.exists():  # made by the process we waited for
+            return out
+        return _export(name, backend, imgsz, data_dir, out)
+
+
+def _export(name: str, backend: str, imgsz: int, data_dir: Path, out: Path) -> Path:
     weights = fetch_weights(name, data_dir)
     if backend == "torch":
         return weights
