@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import sys
@@ -35,6 +36,24 @@ def demo_config(tmp_path: Path, *, min_dwell_s: float = 2, kafka: dict | None = 
     if kafka:
         doc["kafka"] = kafka
     return doc
+
+
+def die_with_parent() -> None:
+    """`preexec_fn`: the kernel SIGKILLs the child when the test process dies, however it dies
+    (a CI timeout, a SIGKILL), so an aborted run leaves no service behind. Linux; the forking
+    thread must outlive the child, which the event loop's thread does."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+async def stop_all(services) -> None:
+    """SIGTERM every service at once and wait for all; one that hangs is killed and reported
+    after the others are gone, never left running."""
+    live = [s for s in services if s.proc is not None and s.proc.returncode is None]
+    results = await asyncio.gather(*(s.stop() for s in live), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
 
 
 async def wait_for(predicate, timeout: float, what: str, proc=None):
@@ -72,7 +91,7 @@ class ServiceProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "xueliang.cli", "run", "-c", str(self.config), "--port", str(self.port),
             cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=open(self.tmp_path / "service.log", "wb"),
-            env={**os.environ, "XUELIANG_DATA_DIR": str(DATA_DIR)},
+            env={**os.environ, "XUELIANG_DATA_DIR": str(DATA_DIR)}, preexec_fn=die_with_parent,
         )
         async with httpx.AsyncClient(base_url=self.base, timeout=5, headers=self.headers) as api:
             async def ready():

@@ -17,7 +17,7 @@ import pytest
 
 from tests.cluster_harness import (CLIP_S, cameras_of, occurrence, ownership, parse, publish_cameras, records,
                                    worker)
-from tests.service_proc import wait_for
+from tests.service_proc import stop_all, wait_for
 
 N_CAMERAS = 30
 
@@ -115,9 +115,7 @@ async def test_three_workers_thirty_cameras_failover_and_scale_out(tansu, tmp_pa
         raw = parse(await records(bootstrap, "xueliang.incidents"))
         status = parse(await records(bootstrap, "xueliang.camera-status"))
     finally:
-        for svc in workers.values():
-            if svc.proc is not None and svc.proc.returncode is None:
-                await svc.stop()
+        await stop_all(workers.values())
         logs = {n: svc.log() for n, svc in every.items()}
 
     # -- the dispatch topic: nothing lost, nothing reported twice --------------------------------

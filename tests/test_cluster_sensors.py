@@ -14,7 +14,7 @@ from datetime import datetime
 
 from tests.cluster_harness import parse, records
 from tests.mosquitto import USERS
-from tests.service_proc import ServiceProcess, demo_config, wait_for
+from tests.service_proc import ServiceProcess, demo_config, stop_all, wait_for
 from tests.test_mqtt_sensors import publish_all, publisher
 
 
@@ -59,9 +59,7 @@ async def test_one_sensors_readings_meet_in_one_engine_across_workers(tmp_path, 
         evs = [e for e in parse(await records(b, "xueliang.events")) if e["source"].get("sensor_id") == "water-7"]
         received = [len([1 for line in w.log().splitlines() if '"sensor.rejected"' in line]) for w in workers]
     finally:
-        for w in workers:
-            if w.proc is not None and w.proc.returncode is None:
-                await w.stop()
+        await stop_all(workers)
     assert [e["status"] for e in evs if e["status"] != "updated"] == ["opened", "cleared"], evs
     assert len({e["incident_id"] for e in evs}) == 1
     # Opened on the device clock, 5 s into the rise: the engine saw every reading, not every other one.
