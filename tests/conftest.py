@@ -8,26 +8,25 @@ import pytest
 from tests.brokers import NoidaKafka, TansuKafka
 
 
+def _running(server):
+    """Start a real server for one test and stop it after, whatever the test did."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def kafka_broker() -> Iterator[NoidaKafka]:
     """A real noida-db Kafka broker on a free loopback port, fresh data dir, stopped after."""
-    broker = NoidaKafka()
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from _running(NoidaKafka())
 
 
 @pytest.fixture
 def tansu() -> Iterator[TansuKafka]:
     """A real Tansu broker on loopback: unlike noida-db it expires a silent member's session."""
-    broker = TansuKafka()
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from _running(TansuKafka())
 
 
 @pytest.fixture
@@ -37,12 +36,7 @@ def rtsp_server() -> Iterator["RtspServer"]:
     from tests.helpers import REPO
     from tests.rtsp import RtspServer
 
-    server = RtspServer({"cam": REPO / "configs" / "media" / "table-stays.mp4"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(RtspServer({"cam": REPO / "configs" / "media" / "table-stays.mp4"}))
 
 
 @pytest.fixture
@@ -50,9 +44,4 @@ def mosquitto(tmp_path):
     """A real Mosquitto broker: password auth, a TLS listener with a fresh CA, persistence on."""
     from tests.mosquitto import Mosquitto
 
-    broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    yield from _running(Mosquitto(tmp_path / "mosquitto"))
