@@ -7,6 +7,7 @@ import textwrap
 import time
 
 import pytest
+import yaml
 
 from bridge.outbox import EventStore
 from bridge.sqlite_files import FileInUseError
@@ -54,8 +55,6 @@ def test_an_outbox_has_one_owner(tmp_path):
 
 
 def test_service_sharing_a_running_services_outbox_is_refused(tmp_path):
-    import yaml
-
     doc = demo_config(tmp_path)
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(doc))
     store = EventStore(tmp_path / "outbox.sqlite3")  # as a running service holds it
