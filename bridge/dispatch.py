@@ -12,16 +12,18 @@ off exponentially up to `retry_backoff_max_s`, reconnects and carries on where t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bridge.metrics import DISPATCH_ERRORS, DISPATCH_SENT, OUTBOX_BACKLOG
 from bridge.outbox import EventStore, StoreClosedError
+from bridge.outbox_parking import Parking, RecordRefused, is_permanent
+from bridge.producer_abort import cancel_sender, fail_queued
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +66,16 @@ class KafkaConfig(BaseModel):
         5, ge=0, description="How long the producer waits to fill a batch before sending it."
     )
     max_batch_bytes: int = Field(
-        262144, ge=1024, description="Largest producer record batch per partition, in bytes."
+        262144, ge=1024, description="Largest producer record batch per partition, in bytes; keep it below "
+        "the topic's `max.message.bytes`, or the broker refuses whole batches."
     )
+    max_request_size: int = Field(
+        1048576, ge=1024, description="Largest record the producer sends, in bytes; a larger one is refused "
+        "for good (and parked) without being sent.")
+    park_after_attempts: int = Field(
+        3, ge=1, description="A record Kafka refuses for good (too large, topic not authorised, not "
+        "serialisable) is parked after this many refusals of it alone; the records behind it flow on. "
+        "Parked records are listed and re-sent with `xueliang outbox parked|resend` or the API.")
     request_timeout_ms: int = Field(
         30000, ge=1000, description="aiokafka request timeout (metadata, produce requests)."
     )
@@ -122,6 +132,7 @@ class KafkaDispatcher:
       failures   -- failed connection attempts and failed rounds, by this instance
       backlog    -- undelivered rows at the last look
       last_error -- text of the most recent failure, or None
+      failing_since -- time.monotonic() of the first failure since the last good round, or None
     """
 
     def __init__(
@@ -142,6 +153,8 @@ class KafkaDispatcher:
         self.failures = 0
         self.backlog = 0
         self.last_error: str | None = None
+        self.failing_since: float | None = None
+        self.parking = Parking(config.park_after_attempts)
         self._wake = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._running = False
@@ -192,6 +205,12 @@ class KafkaDispatcher:
             except (asyncio.CancelledError, StoreClosedError):
                 raise
             except Exception as exc:
+                if isinstance(exc, RecordRefused) and exc.permanent:  # a poison record: bounded tries, then parked
+                    attempts = self.parking.refused(exc, exc.rows_from_it)
+                    if attempts is not None:
+                        await self._disconnect(abort=True)  # its idempotence state saw the refusal
+                        await self.parking.park(self.store, exc, attempts)
+                        continue
                 failures_in_row += 1
                 # Start over with a fresh producer: its idempotence state and any half-sent
                 # batches belong to the failed round.
@@ -199,6 +218,7 @@ class KafkaDispatcher:
                 await self._failed("kafka dispatch round failed", exc, failures_in_row)
                 continue
             failures_in_row = 0
+            self.failing_since = None
             if not more:
                 await self._idle()
 
@@ -215,6 +235,7 @@ class KafkaDispatcher:
                 compression_type=cfg.compression,
                 linger_ms=cfg.linger_ms,
                 max_batch_size=cfg.max_batch_bytes,
+                max_request_size=cfg.max_request_size,
                 request_timeout_ms=cfg.request_timeout_ms,
             )
         except (ValueError, RuntimeError) as exc:
@@ -260,7 +281,7 @@ class KafkaDispatcher:
                         stop_timeout_s=timeout,
                     )
             if not stopping.done():
-                self._cancel_sender(producer, when)
+                cancel_sender(producer, when)
                 await asyncio.wait({stopping}, timeout=timeout)
         finally:
             if not stopping.done():  # stuck, or we are being cancelled ourselves
@@ -270,45 +291,12 @@ class KafkaDispatcher:
                 log.warning(
                     "kafka producer stop failed", when=when, error=repr(stopping.exception())
                 )
-            self._fail_queued(producer, when)
-
-    @staticmethod
-    def _cancel_sender(producer: AIOKafkaProducer, when: str) -> None:
-        sender = getattr(producer, "_sender", None)
-        task = getattr(sender, "sender_task", None)
-        if sender is None:  # not the aiokafka layout this was written against
-            log.error("cannot abort kafka producer: aiokafka internals changed", when=when)
-        elif task is not None and not task.done():
-            task.cancel()
-
-    @staticmethod
-    def _fail_queued(producer: AIOKafkaProducer, when: str) -> None:
-        """Fail the batches a stopped producer still holds, so nothing waits on them forever.
-
-        Written against aiokafka 0.11-0.14 internals (MessageAccumulator, MessageBatch); if
-        they change, this logs and leaves the batches alone (a leak, not a loss: the records
-        are still pending in the outbox).
-        """
-        accumulator = getattr(producer, "_message_accumulator", None)
-        queued = getattr(accumulator, "_batches", None)
-        in_flight = getattr(accumulator, "_pending_batches", None)
-        if not isinstance(queued, dict) or not isinstance(in_flight, set):
-            log.error("cannot abort kafka producer: aiokafka internals changed", when=when)
-            return
-        batches = set(in_flight).union(*queued.values())
-        # A batch the sender took and put back for a retry still carries aiokafka's callback
-        # that removes it from the in-flight set when it completes: put it there, or failing
-        # it raises KeyError in that callback.
-        in_flight.update(batches)
-        accumulator.fail_all(KafkaConnectionError(f"producer aborted by the dispatcher ({when})"))
-        for batch in batches:
-            # fail_all also fails each batch's drain waiter, which nobody awaits any more.
-            waiter = getattr(batch, "_drain_waiter", None)
-            if isinstance(waiter, asyncio.Future) and waiter.done() and not waiter.cancelled():
-                waiter.exception()
+            fail_queued(producer, when)
 
     async def _failed(self, what: str, exc: BaseException, failures_in_row: int) -> None:
         self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
         DISPATCH_ERRORS.inc()
         self.last_error = f"{what}: {exc!r}"
         delay = min(
@@ -344,7 +332,7 @@ class KafkaDispatcher:
 
     async def _drain_once(self) -> bool:
         """One round: produce up to batch_size rows. True if more rows are probably waiting."""
-        records = await self.store.pending(self.config.batch_size)
+        records = await self.store.pending(self.parking.round_size(self.config.batch_size))
         if not records:
             self.backlog = 0
             OUTBOX_BACKLOG.set(0)
@@ -362,10 +350,10 @@ class KafkaDispatcher:
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # e.g. KafkaTimeoutError: no metadata / buffer full
-                send_error = DispatchError(
+            except Exception as exc:  # e.g. KafkaTimeoutError: no metadata / buffer full; or the record itself
+                send_error = RecordRefused(
                     f"could not enqueue outbox seq {rec.seq} (key {rec.key!r}) for topic "
-                    f"{topic!r}: {exc!r}"
+                    f"{topic!r}: {exc!r}", rec.seq, is_permanent(exc, at_send=True), alone=True
                 )
                 send_error.__cause__ = exc
                 break
@@ -392,10 +380,11 @@ class KafkaDispatcher:
                 )
                 break
             exc = fut.exception()
-            if exc is not None:
-                ack_error = DispatchError(
+            if exc is not None:  # a batch is refused whole: alone, the row is the culprit
+                ack_error = RecordRefused(
                     f"kafka refused outbox seq {rec.seq} (key {rec.key!r}) on topic "
-                    f"{topic!r}: {exc!r}"
+                    f"{topic!r}: {exc!r}", rec.seq, is_permanent(exc), alone=len(records) == 1,
+                    rows_from_it=len(records) - len(acked)
                 )
                 ack_error.__cause__ = exc
                 break
@@ -417,6 +406,7 @@ class KafkaDispatcher:
                     first_pending_seq=records[len(acked)].seq,
                 )
             raise error
+        self.parking.delivered_alone()
         log.debug("dispatched", count=len(acked), first_seq=acked[0], last_seq=acked[-1])
         return len(records) >= self.config.batch_size
 

@@ -60,3 +60,48 @@ MERGE_PARTITIONS = Gauge(
     "xueliang_merge_partitions",
     "Incidents-topic partitions this worker's merge stage owns.",
 )
+OUTBOX_PARKED = Gauge(
+    "xueliang_outbox_parked",
+    "Outbox rows Kafka refused for good (too large, topic not authorised, not serialisable), parked until re-sent.",
+)
+PARKED_TOTAL = Counter(
+    "xueliang_dispatch_parked_total",
+    "Outbox rows parked by the dispatcher since start.",
+)
+RETENTION_DELETED = Counter(
+    "xueliang_retention_deleted_total",
+    "Rows or files removed by retention, by store (outbox, evidence, deadletters, audit, console) and reason (age, size).",
+    ["store", "reason"],
+)
+DISK_FREE = Gauge(
+    "xueliang_disk_free_bytes",
+    "Free bytes on the filesystem of each guarded path (data, outbox, evidence).",
+    ["path"],
+)
+DISK_LEVEL = Gauge(
+    "xueliang_disk_guard_level",
+    "Disk guard: 0 ok, 1 new evidence refused, 2 new events held in memory too.",
+)
+EVIDENCE_REFUSED = Counter(
+    "xueliang_evidence_refused_total",
+    "Evidence files not written, by reason (disk_guard, write_failed); their events went out without them.",
+    ["reason"],
+)
+EVENTS_HELD = Gauge(
+    "xueliang_outbox_held",
+    "Events held in memory because the outbox cannot be written (disk guard or write error); written when it can.",
+)
+EVENTS_DROPPED = Counter(
+    "xueliang_outbox_held_dropped_total",
+    "Held events dropped because the in-memory hold was full while the outbox could not be written.",
+)
+LOGIN_FAILURES = Counter(
+    "xueliang_login_failures_total",
+    "Failed authentications (bad token at /login or as a bearer token), by where (login, bearer).",
+    ["where"],
+)
+LOGIN_LIMITED = Counter(
+    "xueliang_login_rate_limited_total",
+    "Authentication attempts refused with 429 because of recent failures, by scope (client, account).",
+    ["scope"],
+)

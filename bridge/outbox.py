@@ -257,8 +257,10 @@ class EventStore:
         return changed
 
     def _backlog(self) -> int:
-        row = self._db().execute(f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()
-        return int(row[0])
+        # Also re-syncs the kept count: rows parked or re-sent by another module or process.
+        self._pending_n = int(self._db().execute(f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()[0])
+        OUTBOX_BACKLOG.set(self._pending_n)
+        return self._pending_n
 
     def _query(
         self,
@@ -437,6 +439,18 @@ class EventStore:
     async def incident(self, incident_id: str, limit: int = 1000) -> list[StoredEvent]:
         """Every event of one incident (opened, updated..., cleared), oldest first."""
         return await self._run(self._incident, incident_id, limit)
+
+    async def on_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` on the store's thread, in turn with every other statement; for the
+        modules that extend the store (bridge.outbox_parking, bridge.retention). The backlog is
+        counted again afterwards, so rows they park or release are counted right."""
+        def call() -> T:
+            try:
+                return fn(self._db())
+            finally:
+                if self._conn is not None:
+                    self._backlog()
+        return await self._run(call)
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close the database. Safe to call twice."""
