@@ -25,6 +25,9 @@ from bridge.evidence import EvidenceStore, media_type
 from bridge.grid import GridIndex
 from bridge.hub import Hub
 from bridge.outbox import EventStore
+from bridge.outbox_parking import parked_count
+from bridge.parked_api import parked_router
+from bridge.readiness import Readiness
 from bridge.security import AuthContext, auth_router, authenticate
 
 STATIC = Path(__file__).with_name("static")
@@ -75,11 +78,14 @@ class ApiState:
         grid: GridIndex | None = None,
         tuning: Tuning | None = None,
         cors_origins: list[str] | None = None,
+        readiness: Readiness | None = None,
+        notify_dispatch: Callable[[], None] | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
         self.deadletters, self.sensors = deadletters, sensors
         self.auth, self.grid, self.tuning, self.cors_origins = auth, grid, tuning, cors_origins or []
+        self.readiness, self.notify_dispatch = readiness, notify_dispatch  # /readyz reasons; re-sent parked rows
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -98,6 +104,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_events_router(state))
     app.include_router(_cameras_router(state))
     app.include_router(_sensors_router(state))
+    app.include_router(parked_router(state.store, state.notify_dispatch))
     app.include_router(views_router(state.store, state.grid))
     if state.auth is not None:
         app.include_router(auth_router(state.auth))
@@ -150,11 +157,16 @@ def _health_router(state: ApiState) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @r.get("/readyz")
+    @r.get("/readyz", summary="200 when ready, 503 with `reasons` when not (docs/reliability.md lists them).")
     async def readyz(response: Response) -> dict[str, Any]:
-        ready = state.ready()
-        response.status_code = 200 if ready else 503
-        return {"ready": ready, "outbox_backlog": await state.store.backlog()}
+        if state.readiness is not None:
+            reasons = state.readiness.reasons()
+        else:
+            reasons = [] if state.ready() else ["starting or stopping"]
+        response.status_code = 503 if reasons else 200
+        return {"ready": not reasons, "reasons": reasons, "outbox_backlog": await state.store.backlog(),
+                "outbox_parked": await state.store.on_connection(parked_count),
+                **(state.readiness.detail() if state.readiness is not None else {})}
 
     @r.get("/metrics", response_class=Response)
     async def metrics() -> Response:

@@ -10,6 +10,7 @@ from bridge.dispatch import KafkaConfig
 from bridge.event import Crs
 from bridge.grid import CodeScheme
 from bridge.merge_stage import MergeConfig
+from bridge.reliability_config import LoginLimitConfig
 
 __all__ = ["ApiConfig", "AuthConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
            "LocationConfig", "MergeConfig", "OutboxConfig"]
@@ -51,6 +52,8 @@ class AuthConfig(_Strict):
         None, description="Token file managed by `xueliang tokens add|list|revoke`, re-read when it changes; relative to the config file; "
         "default: `<data_dir>/tokens.yaml`.")
     session_ttl_s: float = Field(8 * 3600, gt=0, description="How long a browser session (the cookie `POST /login` sets) lasts, seconds.")
+    login_limit: LoginLimitConfig = Field(default_factory=LoginLimitConfig, description="Failed logins (and bad bearer "
+                                          "tokens) are rate-limited per client address and per token id.")
 
 
 class ApiConfig(_Strict):

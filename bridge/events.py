@@ -70,7 +70,8 @@ class EventFactory:
         """The event of one change of one source: what every kind of source has in common."""
         entry = self.catalogue[category]
         grid, reason = self._resolve(location.lon, location.lat, location.crs)
-        cond, stored = change.condition, evidence or {}
+        cond = change.condition
+        stored = {k: v for k, v in (evidence or {}).items() if v is not None}  # None: refused by the disk guard
         return Event(
             event_id=str(uuid.uuid4()),
             incident_id=change.incident_id,

@@ -25,7 +25,8 @@ class StoredItem:
 
 
 class EvidenceStore(Protocol):
-    def put(self, data: bytes, ext: str) -> StoredItem: ...
+    # None: not stored (the disk guard refuses evidence); the event goes out without the item.
+    def put(self, data: bytes, ext: str) -> StoredItem | None: ...
     def path_of(self, name: str) -> Path | None: ...
 
 
@@ -41,8 +42,12 @@ class LocalEvidenceStore:
             raise ValueError(f"unsupported evidence type {ext!r}; one of {sorted(_MEDIA)}")
         name = f"{uuid.uuid4().hex}.{ext}"
         tmp = self.root / f".{name}.part"
-        tmp.write_bytes(data)
-        os.replace(tmp, self.root / name)
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, self.root / name)
+        except OSError:  # e.g. the disk is full: leave no half-written file behind
+            tmp.unlink(missing_ok=True)
+            raise
         return StoredItem(f"{self.url_prefix}/{name}", hashlib.sha256(data).hexdigest())
 
     def path_of(self, name: str) -> Path | None:

@@ -7,7 +7,7 @@ routes add `require("admin")` or `tuner` (an operator assigned to the path's cam
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -17,6 +17,9 @@ from pydantic import BaseModel, Field
 
 from bridge.audit import ConsoleDb
 from bridge.auth import Principal, Sessions, TokenStore, principal_of, split_token
+from bridge.login_limit import LoginLimiter
+from bridge.metrics import LOGIN_FAILURES, LOGIN_LIMITED
+from bridge.reliability_config import LoginLimitConfig
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +37,7 @@ class AuthContext:
     sessions: Sessions
     db: ConsoleDb
     secure_cookie: bool = False
+    limiter: LoginLimiter = field(default_factory=lambda: LoginLimiter(LoginLimitConfig()))
 
     async def audit(self, who: Principal | None, action: str, target: str | None = None,
                     detail: dict[str, Any] | None = None) -> None:
@@ -45,6 +49,27 @@ def _unauthorized(msg: str) -> HTTPException:
     return HTTPException(401, msg, headers={"WWW-Authenticate": "Bearer"})
 
 
+async def _limit(ctx: AuthContext, request: Request, token: str) -> tuple[str, str | None]:
+    """Refuse (429) an attempt from a client, or naming a token id, with too many recent failures."""
+    client = request.client.host if request.client is not None else "unknown"
+    parts = split_token(token)
+    account = parts[0] if parts else None
+    hit = ctx.limiter.blocked(client, account)
+    if hit is not None:
+        scope, retry_after, first = hit
+        LOGIN_LIMITED.labels(scope).inc()
+        if first:  # one audit entry per limit and window, not one per refused attempt
+            await ctx.audit(None, "login.rate_limited", account, {"client": client, "scope": scope})
+        raise HTTPException(429, f"too many failed logins from this {scope}; try again in {retry_after:.0f} s",
+                            headers={"Retry-After": str(int(retry_after + 0.999))})
+    return client, account
+
+
+async def _failed(ctx: AuthContext, client: str, account: str | None, where: str) -> None:
+    ctx.limiter.failed(client, account)
+    LOGIN_FAILURES.labels(where).inc()
+
+
 async def authenticate(request: Request,
                        creds: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal | None:
     route = request.scope.get("route")
@@ -54,8 +79,10 @@ async def authenticate(request: Request,
     if ctx is None:
         raise _unauthorized("no API tokens are configured on this service")
     if creds is not None:
+        client, account = await _limit(ctx, request, creds.credentials)
         who = await asyncio.to_thread(ctx.tokens.verify, creds.credentials)
         if who is None:
+            await _failed(ctx, client, account, "bearer")
             raise _unauthorized("Authorization: the bearer token is not valid (unknown, revoked or mistyped)")
     elif (cookie := request.cookies.get(COOKIE)) is not None:
         token_id = ctx.sessions.token_id(cookie)
@@ -124,14 +151,17 @@ class AuditEntry(BaseModel):
 def auth_router(ctx: AuthContext) -> APIRouter:
     r = APIRouter(tags=["access"])
 
-    @r.post("/login", response_model=WhoAmI, responses={401: {"description": "The token is not valid."}},
+    @r.post("/login", response_model=WhoAmI, responses={401: {"description": "The token is not valid."},
+                                                         429: {"description": "Too many failed logins; see Retry-After."}},
             summary="Exchange a token for a session cookie (for the console: EventSource and <img> send no headers).")
-    async def login(body: LoginRequest, response: Response) -> WhoAmI:
+    async def login(body: LoginRequest, request: Request, response: Response) -> WhoAmI:
+        client, account = await _limit(ctx, request, body.token)
         who = await asyncio.to_thread(ctx.tokens.verify, body.token)
         if who is None:
-            parts = split_token(body.token)
-            await ctx.audit(None, "login.failed", parts[0] if parts else None)
+            await _failed(ctx, client, account, "login")
+            await ctx.audit(None, "login.failed", account, {"client": client})
             raise _unauthorized("token: not valid (unknown, revoked or mistyped)")
+        ctx.limiter.succeeded(client, account)
         response.set_cookie(COOKIE, ctx.sessions.issue(who.token_id), max_age=int(ctx.sessions.ttl_s),
                             httponly=True, samesite="strict", secure=ctx.secure_cookie, path="/")
         await ctx.audit(who, "login", who.token_id)

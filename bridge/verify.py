@@ -36,6 +36,7 @@ def verification_event(
     score: float | None = None,
 ) -> Event:
     doc = {k: v for k, v in p.incident.items() if k != "seq"}
+    evidence = {k: v for k, v in (evidence or {}).items() if v is not None}  # None: refused by the disk guard
     doc.update(
         event_id=str(uuid.uuid4()),
         status="verified",
@@ -43,8 +44,8 @@ def verification_event(
         source={"kind": "video", "camera_id": p.camera_id, "zone": p.zone},
         verification={"request_id": p.request_id, "still_present": still_present, "reason": reason},
         evidence={"bbox": [round(v, 4) for v in bbox] if bbox else None,
-                  "sha256": {k: item.sha256 for k, item in (evidence or {}).items()},
-                  **{k: item.url for k, item in (evidence or {}).items()}},
+                  "sha256": {k: item.sha256 for k, item in evidence.items()},
+                  **{k: item.url for k, item in evidence.items()}},
     )
     if score is not None:
         doc["confidence"] = round(min(1.0, max(0.0, score)), 4)

@@ -14,7 +14,7 @@ from tests.console_app import make_console_app
 from tests.helpers import xueliang
 
 PUBLIC = {("GET", "/healthz"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/")}
-ADMIN = {("GET", "/audit")}
+ADMIN = {("GET", "/audit"), ("POST", "/outbox/parked/resend")}
 TUNER_PREFIX = "/tuning/cameras/{camera_id}"  # an operator assigned to the camera, or an admin
 PARAMS = {"camera_id": "table", "name": "0" * 32 + ".jpg", "event_id": "e0", "job_id": "nope"}
 

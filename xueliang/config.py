@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.catalogue import Catalogue
 from bridge.homography import GroundConfig
+from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, RetentionConfig
 from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
@@ -125,6 +126,11 @@ class ServiceConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Camera faults as incidents.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="How long each store keeps "
+                                       "data (age and size); see docs/reliability.md.")
+    disk: DiskGuardConfig = Field(default_factory=DiskGuardConfig, description="Free-space guard: refuse evidence, "
+                                  "then hold events, when the disk fills; resumes by itself.")
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig, description="When `/readyz` says not ready.")
     mqtt: MqttConfig | None = Field(None, description="The MQTT broker sensors report to; needed when `sensors.devices` is not empty.")
     sensors: SensorsConfig = Field(default_factory=SensorsConfig, description="IoT sensors: registry, topics, decoder profiles, rules.")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Many workers over Kafka: cameras "

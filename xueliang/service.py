@@ -44,6 +44,7 @@ from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.metrics import CLUSTER_ADOPTED
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
+from xueliang.reliability import Reliability
 from xueliang.sensors import SensorRuntime
 from xueliang.tuning import Bench, apply_saved
 from xueliang.wiring import Core, build_core
@@ -84,6 +85,7 @@ class Service:
         self.ready = False
         self.stopping = asyncio.Event()
         self.store: EventStore | None = None
+        self.rel: Reliability | None = None  # made with the store in run()
         self.dispatcher: KafkaDispatcher | None = None
         self.hub = Hub()
         self.api_port: int | None = None
@@ -110,11 +112,13 @@ class Service:
         loop = asyncio.get_running_loop()
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
+        self.rel = Reliability(cfg, self.store, self._stored)  # disk guard, held events, retention, readiness
         self.gate.until.update(await self.store.suppressions(time.time()))
         self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, {c.id for c in cfg.cameras}, self.publish)
         console_db = ConsoleDb(cfg.console_db_path)
         running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
         core = self.core = await asyncio.to_thread(build_core, cfg)
+        core.evidence = self.rel.evidence(core.evidence)
         if cfg.sensors.devices:
             self.deadletters = DeadLetterStore(cfg.deadletters_path, max_rows=cfg.sensors.deadletters.max_rows)
             self.sensors = SensorRuntime(cfg, core.factory, self.deadletters, self.publish,
@@ -136,7 +140,7 @@ class Service:
 
         for c in self.cameras:
             c.task = asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}")
-        tasks = []
+        tasks = self.rel.tasks()
         if self.cameras or cfg.cluster.enabled:
             tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
         if cfg.kafka.bootstrap_servers:
@@ -157,14 +161,17 @@ class Service:
             if not len(tokens):
                 log.warning("auth.no_tokens", tokens_file=str(cfg.tokens_path),
                             hint="every request but /healthz is refused; make one with `xueliang tokens add`")
-            auth = AuthContext(tokens, Sessions(cfg.api.auth.session_ttl_s), console_db)
+            auth = AuthContext(tokens, Sessions(cfg.api.auth.session_ttl_s), console_db, limiter=self.rel.login_limiter)
             self.bench = Bench(cfg, console_db, self.apply_camera, running_versions)
             app = create_app(ApiState(self.store, self.hub, core.evidence,
                                       lambda: [c.view() for c in self.cameras], lambda: self.ready,
                                       self._latest_image, deadletters=self.deadletters,
                                       sensors=self.sensors.views if self.sensors is not None else None,
                                       auth=auth, grid=core.factory.grid, tuning=self.bench,
-                                      cors_origins=cfg.api.cors_origins))
+                                      cors_origins=cfg.api.cors_origins,
+                                      readiness=self.rel.readiness(lambda: self.ready, lambda: self.dispatcher,
+                                                                   lambda: [c.view().state for c in self.cameras]),
+                                      notify_dispatch=lambda: self.dispatcher.notify() if self.dispatcher else None))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -224,6 +231,7 @@ class Service:
         if self._collector is not None:
             REGISTRY.unregister(self._collector)
         if self.store is not None:
+            await self.rel.stop()
             self.store.close()
         if self.deadletters is not None:
             self.deadletters.close()
@@ -427,7 +435,9 @@ class Service:
         if self.merge is not None:  # the same incident seen by several sources: one record
             event = self.merge.apply(event)
         suppressed = self.gate.check(event, time.time())
-        seq = await self.store.append(event, suppressed)
+        await self.rel.writer.append(event, suppressed)  # calls _stored once committed: now, or after a full disk
+
+    async def _stored(self, seq: int, event: Event, suppressed: str | None) -> None:
         if suppressed is not None:  # kept, queryable, never sent: the platform closed its work order
             SUPPRESSED.labels(event.status, event.category.code).inc()
             log.info("event suppressed", status=event.status, category=event.category.code,
