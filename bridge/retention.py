@@ -5,7 +5,7 @@ Run by `Retention.run_once()` in the background every `retention.interval_s`:
 * outbox: events delivered to Kafka (or kept back by a closed work order) older than `max_age_s`,
   then the oldest of them while the file's used pages exceed `max_bytes`. Never an undelivered or
   parked event, never an event of an open incident (one whose latest lifecycle event is not
-  `cleared`). Runs on the store's own thread, in chunks, so appends wait milliseconds at most.
+  `cleared`, or that has an event not delivered yet: open as far as the platform knows). Runs on the store's own thread, in chunks, so appends wait milliseconds at most.
 * evidence: files older than `max_age_s`, then the oldest while the directory holds more than
   `max_bytes`; never a file named by an undelivered event or by an event of an open incident,
   and (for size) never one younger than `min_file_age_s` (its event may not be stored yet).
@@ -43,7 +43,8 @@ INSERT OR IGNORE INTO retention_open
 SELECT e.incident_id FROM events e
 JOIN (SELECT incident_id, max(seq) AS seq FROM events WHERE status != 'verified' GROUP BY incident_id) l ON e.seq = l.seq
 WHERE e.status != 'cleared';
-"""
+INSERT OR IGNORE INTO retention_open SELECT incident_id FROM events WHERE NOT {done};
+""".format(done=_DONE)
 
 
 def used_bytes(db: sqlite3.Connection) -> int:
