@@ -5,16 +5,22 @@ any size, so it cannot play the refusing broker), and the producer's own `max_re
 """
 from __future__ import annotations
 
+import asyncio
+import json
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (KafkaConnectionError, KafkaTimeoutError, MessageSizeTooLargeError, NotLeaderForPartitionError,
                              RecordTooLargeError, RequestTimedOutError, TopicAuthorizationFailedError)
 
+from bridge.audit import ConsoleDb
 from bridge.dispatch import KafkaConfig, KafkaDispatcher
 from bridge.event import Event
 from bridge.outbox import EventStore
-from bridge.outbox_parking import is_permanent, parked_count, parked_rows, release_rows
+from bridge.outbox_parking import is_permanent, park_row, parked_count, parked_rows, release_rows
 
 from tests.brokers import NoidaKafka, consume_all
+from tests.console_app import bench_config
+from tests.helpers import xueliang
 from tests.test_dispatch import GRIDS, make_event, metric, running, wait_until
 
 
@@ -125,3 +131,26 @@ async def test_producer_refusal_parks_then_admin_resend_after_the_fix_delivers(k
 
 async def _backlog_zero(store: EventStore) -> bool:
     return await store.backlog() == 0
+
+
+async def test_cli_lists_and_resends_parked_records_while_the_store_is_open(tmp_path) -> None:
+    cfg = bench_config(tmp_path)
+    store = EventStore(tmp_path / "outbox.sqlite3")  # as a running service holds it
+    try:
+        seqs = [await store.append(make_event(GRIDS[0], n)) for n in range(3)]
+        for seq in seqs[1:]:
+            await store.on_connection(lambda db, seq=seq: park_row(db, seq, "MessageSizeTooLargeError()", 3))
+        out = await asyncio.to_thread(xueliang, "outbox", "parked", "-c", str(cfg), "--json")
+        assert out.returncode == 0, out.stderr
+        rows = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [r["seq"] for r in rows] == seqs[1:] and rows[0]["error"] == "MessageSizeTooLargeError()"
+        assert (await asyncio.to_thread(xueliang, "outbox", "resend", "-c", str(cfg))).returncode == 2  # seqs or --all
+        out = await asyncio.to_thread(xueliang, "outbox", "resend", "-c", str(cfg), str(seqs[1]), str(seqs[0]))
+        assert out.returncode == 1 and f"not parked: {seqs[0]}" in out.stderr  # seqs[1] went, seqs[0] never was parked
+        assert await store.backlog() == 2 and await store.on_connection(parked_count) == 1
+        out = await asyncio.to_thread(xueliang, "outbox", "resend", "-c", str(cfg), "--all")
+        assert out.returncode == 0 and await store.backlog() == 3
+        audit = [(e["action"], e["detail"]) for e in ConsoleDb(tmp_path / "console.sqlite3").entries()]
+        assert audit == [("outbox.resend", {"seqs": [seqs[2]]}), ("outbox.resend", {"seqs": [seqs[1]]})]
+    finally:
+        store.close()

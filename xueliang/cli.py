@@ -404,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("ids", nargs="+")
         s.set_defaults(func=cmd_cameras)
 
+    from xueliang.cli_outbox import add_parser as add_outbox_parser
+
+    add_outbox_parser(sub)
+
     s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     s.set_defaults(func=cmd_config_reference)
     return p
