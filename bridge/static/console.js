@@ -44,6 +44,7 @@ const Console = (() => {
       el("a", { href: "/", class: here === "live" ? "here" : "", text: "Live alerts" }),
       el("a", { href: "/static/cameras.html", class: here === "cameras" ? "here" : "", text: "Camera wall" }),
       el("a", { href: "/static/sensors.html", class: here === "sensors" ? "here" : "", text: "Sensors" }),
+      el("a", { href: "/static/health.html", class: here === "health" ? "here" : "", text: "Health" }),
       el("a", { href: "/static/tune.html", class: here === "tune" ? "here" : "", text: "Tuning bench", id: "nav-tune" }),
       el("a", { href: "/static/audit.html", class: here === "audit" ? "here" : "", text: "Audit log", id: "nav-audit" }));
     const who = el("span", { class: "who", id: "who" });
