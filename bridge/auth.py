@@ -156,6 +156,16 @@ class TokenStore:
             self._verified[token_id] = digest
         return principal_of(record)
 
+    def known(self, token: str) -> bool:
+        """True for a token this process has verified before (and that is still valid): telling it
+        needs the whole token, so a rate limit may let it through without helping a guesser."""
+        parts = split_token(token)
+        if parts is None or self.get(parts[0]) is None:
+            return False
+        known = self._verified.get(parts[0])
+        digest = hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        return known is not None and hmac.compare_digest(known, digest)
+
     def __len__(self) -> int:
         return len(self._records())
 

@@ -2,8 +2,10 @@
 
 Counted over a sliding window (`api.auth.login_limit.window_s`): once a client or a token id has
 that many failures, further attempts from it (or naming it) are refused with 429 and Retry-After
-until the oldest failure leaves the window, without checking the token at all. A successful login
-clears the client's and the token id's failures. In memory: a restart forgets them.
+until the oldest failure leaves the window, without checking the token at all, unless the token
+is one this process has verified before (`TokenStore.known`: recognising it needs the whole token,
+so that helps no guesser). A successful login clears the client's and the token id's failures. In
+memory: a restart forgets them.
 
 Behind a reverse proxy every client has the proxy's address; the per-client limit then counts
 everyone together (raise it, or rely on the per-account one).

@@ -55,7 +55,7 @@ async def _limit(ctx: AuthContext, request: Request, token: str) -> tuple[str, s
     parts = split_token(token)
     account = parts[0] if parts else None
     hit = ctx.limiter.blocked(client, account)
-    if hit is not None:
+    if hit is not None and not await asyncio.to_thread(ctx.tokens.known, token):  # known-good tokens still pass
         scope, retry_after, first = hit
         LOGIN_LIMITED.labels(scope).inc()
         if first:  # one audit entry per limit and window, not one per refused attempt
