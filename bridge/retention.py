@@ -4,8 +4,8 @@ Run by `Retention.run_once()` in the background every `retention.interval_s`:
 
 * outbox: events delivered to Kafka (or kept back by a closed work order) older than `max_age_s`,
   then the oldest of them while the file's used pages exceed `max_bytes`. Never an undelivered or
-  parked event, never an event of an open incident (one whose latest lifecycle event is not
-  `cleared`, or that has an event not delivered yet: open as far as the platform knows). Runs on the store's own thread, in chunks, so appends wait milliseconds at most.
+  parked event, never an event of an open incident (not `cleared` yet, or with an event not
+  delivered yet: open as far as the platform knows). See bridge.retention_outbox.
 * evidence: files older than `max_age_s`, then the oldest while the directory holds more than
   `max_bytes`; never a file named by an undelivered event or by an event of an open incident,
   and (for size) never one younger than `min_file_age_s` (its event may not be stored yet).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sqlite3
 import time
 from contextlib import closing
 from datetime import datetime, timezone
@@ -28,74 +27,12 @@ import structlog
 from bridge.metrics import RETENTION_DELETED
 from bridge.outbox import EventStore, StoreClosedError
 from bridge.reliability_config import RetentionConfig, StoreRetention
+from bridge.retention_outbox import CHUNK, OutboxRetention, used_bytes
 from bridge.sqlite_files import connect_wal
 
 log = structlog.get_logger(__name__)
 
-_CHUNK = 2000
 _EVIDENCE_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{2,4}")
-# Done with: delivered, or kept back for good by a closed work order (parked rows are owed, not done).
-_DONE = "(delivered_at IS NOT NULL OR (suppressed IS NOT NULL AND suppressed NOT LIKE 'parked: %'))"
-_OPEN = """
-CREATE TEMP TABLE IF NOT EXISTS retention_open (incident_id TEXT PRIMARY KEY);
-DELETE FROM retention_open;
-INSERT OR IGNORE INTO retention_open
-SELECT e.incident_id FROM events e
-JOIN (SELECT incident_id, max(seq) AS seq FROM events WHERE status != 'verified' GROUP BY incident_id) l ON e.seq = l.seq
-WHERE e.status != 'cleared';
-INSERT OR IGNORE INTO retention_open SELECT incident_id FROM events WHERE NOT {done};
-""".format(done=_DONE)
-
-
-def used_bytes(db: sqlite3.Connection) -> int:
-    page = db.execute("PRAGMA page_size").fetchone()[0]
-    pages = db.execute("PRAGMA page_count").fetchone()[0]
-    free = db.execute("PRAGMA freelist_count").fetchone()[0]
-    return (pages - free) * page
-
-
-def _outbox_chunk(db: sqlite3.Connection, cutoff: float | None) -> int:
-    """Delete up to _CHUNK done rows outside open incidents, older than `cutoff` (None: the oldest)."""
-    age = "AND created_at < ?" if cutoff is not None else ""
-    cur = db.execute(
-        f"DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE {_DONE} {age} "
-        f"AND incident_id NOT IN (SELECT incident_id FROM retention_open) ORDER BY seq LIMIT {_CHUNK})",
-        (cutoff,) if cutoff is not None else ())
-    return cur.rowcount
-
-
-def _open_incidents(db: sqlite3.Connection) -> None:
-    db.executescript(_OPEN)
-
-
-def _protected_evidence(db: sqlite3.Connection) -> set[str]:
-    """Evidence names in undelivered events and in events of open incidents."""
-    _open_incidents(db)
-    names: set[str] = set()
-    for (payload,) in db.execute(
-            f"SELECT payload FROM events WHERE NOT {_DONE} "
-            "OR incident_id IN (SELECT incident_id FROM retention_open)"):
-        names.update(_EVIDENCE_NAME.findall(payload))
-    return names
-
-
-async def prune_outbox(store: EventStore, keep: StoreRetention, now: float) -> dict[str, int]:
-    await store.on_connection(_open_incidents)
-    out = {"age": 0, "size": 0}
-    if keep.max_age_s is not None:
-        while (n := await store.on_connection(lambda db: _outbox_chunk(db, now - keep.max_age_s))):
-            out["age"] += n
-            if n < _CHUNK:
-                break
-    if keep.max_bytes is not None:
-        while await store.on_connection(used_bytes) > keep.max_bytes:
-            n = await store.on_connection(lambda db: _outbox_chunk(db, None))
-            out["size"] += n
-            if n == 0:
-                log.warning("retention.outbox_over_size", max_bytes=keep.max_bytes,
-                            note="everything left is undelivered, parked or of an open incident")
-                break
-    return out
 
 
 def prune_evidence(root: Path, keep: StoreRetention, protected: set[str], min_file_age_s: float,
@@ -164,7 +101,7 @@ def prune_table(path: Path, what: str, table: str, at: str, keep: StoreRetention
             while size() > keep.max_bytes:
                 with db:
                     n = db.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
-                                   f"WHERE 1{guard} ORDER BY {at} LIMIT {_CHUNK // 10})").rowcount
+                                   f"WHERE 1{guard} ORDER BY {at} LIMIT {CHUNK // 10})").rowcount
                 out["size"] += n
                 if n == 0:
                     break
@@ -175,6 +112,7 @@ class Retention:
     def __init__(self, cfg: RetentionConfig, store: EventStore, evidence_dir: Path, deadletters: Path,
                  console_db: Path) -> None:
         self.cfg, self.store = cfg, store
+        self.outbox = OutboxRetention(store.path)
         self.evidence_dir, self.deadletters, self.console_db = evidence_dir, deadletters, console_db
         self.wake = asyncio.Event()  # set by the disk guard: run now
         self.runs = 0
@@ -182,8 +120,11 @@ class Retention:
     async def run_once(self, now: float | None = None) -> dict[str, dict[str, int]]:
         cfg, now = self.cfg, time.time() if now is None else now
         t0 = time.monotonic()
-        done = {"outbox": await prune_outbox(self.store, cfg.outbox, now)}
-        protected = await self.store.on_connection(_protected_evidence)
+        done = {"outbox": await asyncio.to_thread(self.outbox.prune, cfg.outbox.max_age_s, cfg.outbox.max_bytes, now)}
+        if done["outbox"].pop("over_size", 0):
+            log.warning("retention.outbox_over_size", max_bytes=cfg.outbox.max_bytes,
+                        note="everything left is undelivered, parked or of an open incident")
+        protected = await asyncio.to_thread(self.outbox.protected_evidence, _EVIDENCE_NAME)
         done["evidence"] = await asyncio.to_thread(prune_evidence, self.evidence_dir, cfg.evidence, protected,
                                                    cfg.min_file_age_s, now)
         done["deadletters"] = await asyncio.to_thread(

@@ -13,7 +13,8 @@ from bridge.event import Event
 from bridge.outbox import EventStore
 from bridge.outbox_parking import park_row
 from bridge.reliability_config import RetentionConfig, StoreRetention
-from bridge.retention import Retention, used_bytes
+from bridge.retention import Retention
+from bridge.retention_outbox import used_bytes
 from tests.test_dispatch import make_event
 
 DAY = 86400.0
@@ -68,6 +69,14 @@ async def test_age_removes_what_is_done_and_keeps_what_is_owed(tmp_path: Path) -
         assert files == {name for _, name in still_open + verified_open + undelivered + parked}
         assert removed["evidence"] == {"age": 3, "size": 0}  # the closed incident's two files and the orphan
         assert not gone & left
+
+        # The open incident clears (delivered): the next run, which looks only at what changed, removes it.
+        clear, clear_file = with_evidence(10, "open", "cleared", ev_dir)
+        await store.mark_delivered([await store.append(clear)])
+        removed = await ret.run_once(now=later + 31 * DAY)
+        assert removed["outbox"]["age"] == 3 and removed["evidence"]["age"] == 3
+        left = {e.event["incident_id"] for e in await store.query(limit=100)}
+        assert left == {"open2", "late", "poison"}
     finally:
         store.close()
 
