@@ -8,6 +8,8 @@ carries the same `event_id`: consumers de-duplicate on it).
 
 The broker may be down when the service starts or go away later: the dispatcher logs, backs
 off exponentially up to `retry_backoff_max_s`, reconnects and carries on where the outbox says.
+A record Kafka refuses for good (too large, not authorised) is found and parked after
+`park_after_attempts`, so the rows behind it flow on (bridge.outbox_parking).
 """
 from __future__ import annotations
 

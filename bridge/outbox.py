@@ -256,8 +256,7 @@ class EventStore:
         OUTBOX_BACKLOG.set(self._pending_n)
         return changed
 
-    def _backlog(self) -> int:
-        # Also re-syncs the kept count: rows parked or re-sent by another module or process.
+    def _backlog(self) -> int:  # also re-syncs the count: rows parked or re-sent elsewhere
         self._pending_n = int(self._db().execute(f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()[0])
         OUTBOX_BACKLOG.set(self._pending_n)
         return self._pending_n
@@ -441,16 +440,9 @@ class EventStore:
         return await self._run(self._incident, incident_id, limit)
 
     async def on_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(connection)` on the store's thread, in turn with every other statement; for the
-        modules that extend the store (bridge.outbox_parking, bridge.retention). The backlog is
-        counted again afterwards, so rows they park or release are counted right."""
-        def call() -> T:
-            try:
-                return fn(self._db())
-            finally:
-                if self._conn is not None:
-                    self._backlog()
-        return await self._run(call)
+        """`fn(connection)` on the store's thread, in turn with all else (bridge.outbox_parking,
+        outbox_writer); the backlog is counted again after it."""
+        return await self._run(lambda: (fn(self._db()), self._backlog())[0])
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close the database. Safe to call twice."""
