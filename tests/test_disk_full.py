@@ -158,3 +158,25 @@ async def test_write_failing_for_want_of_space_holds_events_and_says_outbox_not_
         assert [eid for _, eid in sink.stored] == [e.event_id for e in events]
     finally:
         store.close()
+
+
+async def test_dead_letters_on_a_full_disk_are_logged_not_fatal(small_fs: Path) -> None:
+    """Rejected sensor messages whose payloads cannot be stored must not stop the sensor task."""
+    from types import SimpleNamespace
+
+    from bridge.deadletters import DeadLetterStore
+    from ingest.sensors import Rejected
+    from xueliang.sensors import SensorRuntime
+
+    store = DeadLetterStore(small_fs / "deadletters.sqlite3")
+    try:
+        fill(small_fs / "filler")
+        runtime = SimpleNamespace(deadletters=store, rejected=0)
+        dead = [Rejected("not_json", "x", "sensors/s1", "s1", os.urandom(60_000), float(i)) for i in range(50)]
+        await SensorRuntime._reject(runtime, dead)  # would raise "database or disk is full" unguarded
+        assert runtime.rejected == 50
+        (small_fs / "filler").unlink()
+        await SensorRuntime._reject(runtime, dead[:1])
+        assert len(await store.query()) == 1  # stored again once there is room
+    finally:
+        store.close()

@@ -10,6 +10,7 @@ reopened, with a new id, if its condition still holds).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -160,8 +161,12 @@ class SensorRuntime:
             log.warning("sensor.rejected", reason=d.reason, detail=d.detail, topic=d.topic, sensor=d.sensor_id,
                         size=len(d.raw), payload=d.raw[:120].decode("utf-8", "backslashreplace"))
         self.rejected += len(dead)
-        await self.deadletters.add([DeadLetter(d.arrival_time, d.topic, d.sensor_id, d.reason, d.detail, d.raw)
-                                    for d in dead])
+        try:
+            await self.deadletters.add([DeadLetter(d.arrival_time, d.topic, d.sensor_id, d.reason, d.detail, d.raw)
+                                        for d in dead])
+        except (sqlite3.OperationalError, OSError) as exc:  # a full disk: diagnostics go before events do
+            log.error("deadletters.write_failed", messages=len(dead), error=repr(exc),
+                      note="these rejected messages are counted and logged above, their payloads not kept")
 
     async def _emit(self, changes: list[IncidentChange]) -> None:
         for ch in changes:
