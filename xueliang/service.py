@@ -44,6 +44,7 @@ from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.metrics import CLUSTER_ADOPTED
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
+from xueliang.resume import carry_over
 from xueliang.sensors import SensorRuntime
 from xueliang.tuning import Bench, apply_saved
 from xueliang.wiring import Core, build_core
@@ -129,6 +130,10 @@ class Service:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             pipeline = core.pipeline(cfg, cam.id)
             self.cameras.append(CameraRuntime(cam, slot, self._worker(cam, slot, pipeline), pipeline))
+        if cfg.restart.carry_over and not cfg.cluster.enabled:  # clustered, the state topic carries them
+            await carry_over(cfg.outbox_path, cameras={c.config.id: c.pipeline for c in self.cameras},
+                             sensors=self.sensors, merge=self.merge, gate=self.gate, publish=self.publish,
+                             confirm_s=cfg.restart.confirm_s)
         self._collector = CameraCollector(
             lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed, c.analysed_fps.rate())
                      for c in self.cameras])
