@@ -1,0 +1,112 @@
+"""What a restart reads back from a real outbox file (xueliang/resume.py), without a model:
+merged incidents, sensors, and sources no longer configured. The camera path end to end, with a
+killed `xueliang run`, is in tests/test_restart_incidents.py."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from bridge.config import LocationConfig
+from bridge.events import SensorContext, make_sensor_event
+from bridge.feedback import SuppressionGate
+from bridge.merge_stage import MergeConfig, MergeStage
+from bridge.outbox import EventStore
+from detectors.lifecycle import IncidentChange
+from detectors.rules.condition import Condition
+from detectors.sensors import SensorEngine
+from tests.test_merge_stage import FACTORY, T0, camera, event
+from tests.test_sensor_rules import reading, rule
+from xueliang.resume import read_open, resume
+
+
+async def stored(tmp_path, events, suppressed=()) -> EventStore:
+    store = EventStore(tmp_path / "outbox.sqlite3")
+    for i, ev in enumerate(events):
+        await store.append(ev, "work order closed" if i in suppressed else None)
+    return store
+
+
+async def test_a_merged_incident_goes_on_where_the_platform_knows_it(tmp_path):
+    before = MergeStage(MergeConfig(radius_m=50, window_s=300))
+    a, b, far = camera("a", 0), camera("b", 30), camera("far", 400)
+    raw = [event(a, "opened", "a1", 0), event(b, "opened", "b1", 20), event(far, "opened", "f1", 25),
+           event(a, "cleared", "a1", 60), event(far, "cleared", "f1", 70)]
+    store = await stored(tmp_path, [before.apply(e) for e in raw])
+    carried = read_open(store.path)
+    # Only b's incident is still open, inside the merged incident a1 the platform knows.
+    assert [(i.source_id, i.incident_id, i.merged_id, i.rule, i.zone) for i in carried.incidents] == \
+        [("b", "b1", "a1", "r", "z")]
+    assert carried.incidents[0].opened_at == (T0 + timedelta(seconds=20)).timestamp()
+    assert len(carried.replay) == 3  # a1's three merged events; f1 is over
+
+    after, published = MergeStage(MergeConfig(radius_m=50, window_s=300)), []
+
+    async def publish(ev):
+        published.append(after.apply(ev))
+
+    counts = await resume(carried, cameras={}, sensors=None, merge=after, gate=SuppressionGate(), publish=publish,
+                          confirm_s=5)
+    assert counts == {"carried": 0, "cleared": 1}
+    [gone] = published  # camera b is gone from the config: the merged incident ends, with the reason
+    assert (gone.incident_id, gone.status) == ("a1", "cleared")
+    assert gone.clear_reason == "restart: camera b is no longer configured"
+    assert [(s.camera_id, s.active) for s in gone.sources] == [("a", False), ("b", False)]
+    assert after.merger.by_grid == {}
+    store.close()
+
+
+async def test_a_sensor_incident_goes_on_under_its_id_and_a_held_back_one_stays_held(tmp_path):
+    ctx = SensorContext("dust-1", "dust", LocationConfig(lon=117.005, lat=36.655, crs="wgs84"),
+                        {"pm10": "environment.construction-dust"}, "h")
+    t0 = time.time() - 100
+    cond = Condition("pm10", None, t0, 1.0, None)
+    opened = make_sensor_event(FACTORY, IncidentChange("opened", "s1", "dust-1", "pm10", None, t0, t0, cond), ctx,
+                               datetime.fromtimestamp(t0).astimezone())
+    store = await stored(tmp_path, [opened], suppressed={0})
+    engine = SensorEngine({"dust-1": [rule(id="pm10", type="threshold", value="pm10", above=150, clear_at=120)]},
+                          started_at=time.time())
+    gate, published = SuppressionGate(), []
+
+    async def publish(ev):
+        published.append(ev)
+
+    counts = await resume(read_open(store.path), cameras={}, sensors=SimpleNamespace(engine=engine), merge=None,
+                          gate=gate, publish=publish, confirm_s=5)
+    assert counts == {"carried": 1, "cleared": 0} and published == []
+    now = time.time()
+    # Between the clear level and the trigger: the restored hysteresis keeps it open, under its id.
+    changes = engine.feed(reading("dust-1", now + 1, pm10=130))
+    assert [(c.status, c.incident_id, round(c.opened_at, 3)) for c in changes] == [("updated", "s1", round(t0, 3))]
+    # Its `opened` was kept back (closed work order): so are the rest of it.
+    assert gate.check(make_sensor_event(FACTORY, changes[0], ctx, datetime.now().astimezone()), now) == \
+        "work order closed"
+    changes = engine.feed(reading("dust-1", now + 2, pm10=100))
+    assert [(c.status, c.incident_id, c.reason) for c in changes] == [("cleared", "s1", None)]
+    store.close()
+
+
+async def test_a_sensor_incident_not_seen_again_clears_with_a_reason(tmp_path):
+    ctx = SensorContext("smoke-1", "smoke", LocationConfig(lon=117.005, lat=36.655, crs="wgs84"),
+                        {"smoke": "safety.fire-smoke"}, "h")
+    t0 = time.time() - 100
+    cond = Condition("smoke", None, t0, 1.0, None)
+    opened = make_sensor_event(FACTORY, IncidentChange("opened", "s2", "smoke-1", "smoke", None, t0, t0, cond), ctx,
+                               datetime.fromtimestamp(t0).astimezone())
+    store = await stored(tmp_path, [opened])
+    engine = SensorEngine({"smoke-1": [rule(id="smoke", type="alarm", value="smoke", category="safety.fire-smoke",
+                                             min_duration_s=10)]}, started_at=time.time())
+
+    async def publish(ev):
+        raise AssertionError(f"nothing to publish at start: {ev}")
+
+    await resume(read_open(store.path), cameras={}, sensors=SimpleNamespace(engine=engine), merge=None,
+                 gate=SuppressionGate(), publish=publish, confirm_s=5)
+    now = time.time()
+    # The level state came back with it, so an alarm still on carries it on; a false one ends the
+    # alarm, and the incident clears once the window (5 s + the rule's 10 s) has passed unseen.
+    assert engine.feed(reading("smoke-1", now + 1, smoke=False)) == []
+    changes = engine.feed(reading("smoke-1", now + 16, smoke=False))
+    assert [(c.status, c.incident_id) for c in changes] == [("cleared", "s2")]
+    assert changes[0].reason == "restart: its condition was not seen again within 15 s"
+    store.close()
