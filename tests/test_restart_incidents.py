@@ -39,6 +39,12 @@ def config(tmp_path, zone=None) -> dict:
     return doc
 
 
+def service(tmp_path, doc) -> ServiceProcess:
+    svc = ServiceProcess(tmp_path, doc)
+    svc.ready_timeout_s = 180.0  # a loaded machine takes its time to load the model
+    return svc
+
+
 async def events(svc: ServiceProcess) -> list[dict]:
     async with httpx.AsyncClient(base_url=svc.base, timeout=10, headers=svc.headers) as api:
         r = await api.get("/events", params={"limit": 1000})
@@ -53,7 +59,7 @@ async def kill(svc: ServiceProcess) -> None:
 
 async def test_a_restart_carries_on_open_incidents_and_clears_those_gone(tmp_path):
     # Run 1: wait for an incident of the long stay, and kill the service while it is open.
-    async with ServiceProcess(tmp_path, config(tmp_path)) as svc:
+    async with service(tmp_path, config(tmp_path)) as svc:
         async def long_stay_opened():
             evs = await events(svc)
             opened = [e for e in evs if e["status"] == "opened" and SECOND_STAY[0] - 1 <= position(e) <= 32.0]
@@ -65,7 +71,7 @@ async def test_a_restart_carries_on_open_incidents_and_clears_those_gone(tmp_pat
     iid = first["incident_id"]
 
     # Run 2, same config and outbox: the stay goes on under the same incident id.
-    async with ServiceProcess(tmp_path, config(tmp_path)) as svc:
+    async with service(tmp_path, config(tmp_path)) as svc:
         async def continued():
             return [e for e in await events(svc) if e["incident_id"] == iid and e["status"] != "opened"
                     and datetime.fromisoformat(e["occurred_at"]).timestamp() > killed_at]
@@ -93,7 +99,7 @@ async def test_a_restart_carries_on_open_incidents_and_clears_those_gone(tmp_pat
 
     # Run 3: the zone moved to a corner where nobody stands: the condition is gone, the incident clears with a reason.
     corner = [[0.0, 0.0], [0.04, 0.0], [0.04, 0.04], [0.0, 0.04]]
-    async with ServiceProcess(tmp_path, config(tmp_path, zone=corner)) as svc:
+    async with service(tmp_path, config(tmp_path, zone=corner)) as svc:
         async def cleared():
             return [e for e in await events(svc) if e["incident_id"] == iid and e["status"] == "cleared"]
         gone = (await wait_for(cleared, 60, "the carried-over incident to clear", svc.proc))

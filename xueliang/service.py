@@ -42,6 +42,7 @@ from xueliang.registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.metrics import CLUSTER_ADOPTED
+from xueliang.cluster_feedback import IncidentDirectory
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.resume import carry_over
@@ -112,7 +113,8 @@ class Service:
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
         self.gate.until.update(await self.store.suppressions(time.time()))
-        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, {c.id for c in cfg.cameras}, self.publish)
+        runs = (lambda: {c.config.id for c in self.cameras}) if cfg.cluster.enabled else {c.id for c in cfg.cameras}
+        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, runs, self.publish)
         console_db = ConsoleDb(cfg.console_db_path)
         running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
         core = self.core = await asyncio.to_thread(build_core, cfg)
@@ -153,6 +155,12 @@ class Service:
             self.dispatcher = KafkaDispatcher(self.store, kafka)
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
             if cfg.kafka.feedback_topic:
+                if cfg.cluster.enabled:  # the platform's incidents, merged: what its feedback refers to
+                    directory = IncidentDirectory(cfg.kafka, lookback_s=cfg.cluster.feedback_lookback_s,
+                                                  read_committed=cfg.cluster.exactly_once,
+                                                  client_id=f"{cfg.kafka.client_id}-{self.worker}-directory")
+                    self.feedback.lookup = directory.lookup
+                    tasks.append(asyncio.create_task(directory.run(), name="feedback-directory"))
                 tasks.append(asyncio.create_task(FeedbackConsumer(kafka, self.feedback).run(), name="feedback"))
         if self.sensors is not None:  # after the cluster stages: clustered, readings are forwarded from the first
             tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
@@ -299,6 +307,7 @@ class Service:
             rt.task = asyncio.create_task(self._camera_loop(rt), name=f"camera-{cam.id}")
             rt.worker.start()
             await self.records.state(cam.id, rt.partition, generation, rt.pipeline.open_incidents())
+            self.feedback.assigned([cam.id])
             log.info("camera.assigned", camera=cam.id, worker=self.worker, generation=generation,
                      partition=rt.partition, adopted_incidents=adopted)
 
@@ -306,6 +315,7 @@ class Service:
         """Stop cameras the group took away; their open incidents go to the state topic for the next owner,
         and the outbox is drained so their last events reach Kafka before anyone else runs them."""
         ids = set(camera_ids)
+        self.feedback.released(list(ids))  # the next owner answers their verify requests
         leaving = [c for c in self.cameras if c.config.id in ids]
         t0 = time.monotonic()
         for rt in leaving:
