@@ -17,8 +17,11 @@ through the directory:
   assignment, answers. A worker that does not run it watches for it until the request is too old
   (`feedback.verify_max_age_s`): if the camera is assigned to it meanwhile (a rebalance), it
   answers then; a worker that lets the camera go hands its unanswered requests to the watch list,
-  where the new owner's copy of the same message is waiting. So one request gets one answer, from
-  the camera's owner, across a failover too.
+  where the new owner's copy of the same message is waiting. A request the old owner answered
+  just before it let the camera go is seen answered on the dispatch topic (the release drains the
+  outbox first) and is not answered again. So one request gets one answer, from the camera's
+  owner, across a failover too; only an answer still on its way when the new owner's next frame
+  comes can make a second one, with the same `request_id`.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class IncidentDirectory:
     def __init__(self, kafka: KafkaConfig, *, lookback_s: float, read_committed: bool, client_id: str) -> None:
         self.kafka, self.lookback_s, self.read_committed, self.client_id = kafka, lookback_s, read_committed, client_id
         self.latest: dict[str, dict[str, Any]] = {}
+        self.answered: dict[str, float] = {}  # verify requests answered on the topic -> when that was read
         self._seen: dict[str, float] = {}  # incident id -> when its latest event was read (for pruning)
         self._positions: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -118,6 +122,8 @@ class IncidentDirectory:
                       error=str(exc)[:300])
             return
         if ev.status == "verified":
+            if ev.verification is not None:
+                self.answered[ev.verification.request_id] = time.time()
             return
         self.latest[ev.incident_id] = ev.model_dump(mode="json", exclude={"evidence"}) | {
             "evidence": {"bbox": ev.evidence.bbox}}
@@ -127,6 +133,8 @@ class IncidentDirectory:
         cut = time.time() - self.lookback_s
         for iid in [i for i, t in self._seen.items() if t < cut]:
             del self._seen[iid], self.latest[iid]
+        for rid in [r for r, t in self.answered.items() if t < cut]:
+            del self.answered[rid]
 
     @staticmethod
     async def _caught_up(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool:

@@ -37,8 +37,10 @@ class FeedbackHandler:
 
     def __init__(self, config: FeedbackConfig, store: EventStore, gate: SuppressionGate,
                  cameras: set[str] | Callable[[], set[str]], publish: Callable[[Event], Awaitable[None]],
-                 lookup: Callable[[str], Awaitable[dict | None]] | None = None) -> None:
+                 lookup: Callable[[str], Awaitable[dict | None]] | None = None,
+                 answered_elsewhere: Callable[[str], bool] | None = None) -> None:
         self.config, self.store, self.gate, self.publish, self.lookup = config, store, gate, publish, lookup
+        self.answered_elsewhere = answered_elsewhere  # clustered: a request id answered on the dispatch topic
         self._cameras = cameras
         self._queued: dict[str, list[PendingVerification]] = {}  # camera id -> requests for its next frame
         self._watching: dict[str, list[tuple[PendingVerification, float]]] = {}  # clustered: camera -> (request, until)
@@ -133,7 +135,14 @@ class FeedbackHandler:
 
     def take(self, camera_id: str) -> list[PendingVerification]:
         """The requests the camera's current frame answers (called by the camera loop)."""
-        return self._queued.pop(camera_id, []) if self._queued else []
+        taken = self._queued.pop(camera_id, []) if self._queued else []
+        if self.answered_elsewhere is not None and taken:  # clustered: the camera's previous owner answered it
+            done = [p for p in taken if self.answered_elsewhere(p.request_id)]
+            for p in done:
+                self._open.discard(id(p))
+                log.info("verify request already answered by the camera's previous owner", request=p.request_id)
+            taken = [p for p in taken if p not in done]
+        return taken
 
     async def answered(self, p: PendingVerification, event: Event) -> None:
         if id(p) not in self._open:

@@ -160,6 +160,7 @@ class Service:
                                                   read_committed=cfg.cluster.exactly_once,
                                                   client_id=f"{cfg.kafka.client_id}-{self.worker}-directory")
                     self.feedback.lookup = directory.lookup
+                    self.feedback.answered_elsewhere = directory.answered.__contains__
                     tasks.append(asyncio.create_task(directory.run(), name="feedback-directory"))
                 tasks.append(asyncio.create_task(FeedbackConsumer(kafka, self.feedback).run(), name="feedback"))
         if self.sensors is not None:  # after the cluster stages: clustered, readings are forwarded from the first
