@@ -12,6 +12,7 @@ from bridge.events import SensorContext, make_sensor_event
 from bridge.feedback import SuppressionGate
 from bridge.merge_stage import MergeConfig, MergeStage
 from bridge.outbox import EventStore
+from bridge.verify import PendingVerification, verification_event
 from detectors.lifecycle import IncidentChange
 from detectors.rules.condition import Condition
 from detectors.sensors import SensorEngine
@@ -32,7 +33,10 @@ async def test_a_merged_incident_goes_on_where_the_platform_knows_it(tmp_path):
     a, b, far = camera("a", 0), camera("b", 30), camera("far", 400)
     raw = [event(a, "opened", "a1", 0), event(b, "opened", "b1", 20), event(far, "opened", "f1", 25),
            event(a, "cleared", "a1", 60), event(far, "cleared", "f1", 70)]
-    store = await stored(tmp_path, [before.apply(e) for e in raw])
+    out = [before.apply(e) for e in raw]
+    # The platform asked about f1 after it cleared: its latest row is a `verified` answer.
+    asked = PendingVerification("r1", out[-1].model_dump(mode="json"), "far", "z", "r")
+    store = await stored(tmp_path, [*out, verification_event(asked, datetime.now().astimezone(), False)])
     carried = read_open(store.path)
     # Only b's incident is still open, inside the merged incident a1 the platform knows.
     assert [(i.source_id, i.incident_id, i.merged_id, i.rule, i.zone) for i in carried.incidents] == \

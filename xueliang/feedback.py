@@ -23,6 +23,7 @@ from bridge.feedback import FeedbackError, SuppressionGate, VerifyRequest, WorkO
 from bridge.metrics import VERIFICATIONS
 from bridge.outbox import EventStore
 from bridge.verify import PendingVerification, verification_event
+from xueliang.metrics import FEEDBACK_ELSEWHERE
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +95,7 @@ class FeedbackHandler:
         if p.camera_id not in runs:  # clustered: another worker runs it now, or none does yet (a rebalance)
             until = sent_at + self.config.verify_max_age_s
             self._forget_stale()
+            FEEDBACK_ELSEWHERE.inc()
             self._watching.setdefault(p.camera_id, []).append((p, until))
             log.info("verify request for a camera run elsewhere; watching", request=msg.request_id,
                      incident=msg.incident_id, camera=p.camera_id, until=round(until))

@@ -35,17 +35,18 @@ from pydantic import ValidationError
 from bridge.event import Event, Evidence, IncidentSource
 from bridge.feedback import SuppressionGate
 from bridge.merge_stage import MergeStage
+from xueliang.metrics import RESTART_INCIDENTS
 
 log = structlog.get_logger(__name__)
 
-# Every event of every incident whose latest event is not `cleared`, oldest first. `verified`
-# events answer the platform and say nothing about the incident's state.
+# Every event of every incident whose latest event is not `cleared`, oldest first. The latest
+# event per incident comes from the `incident_id` index alone (no row reads but one per incident);
+# an incident last answered by a `verified` event after its clear is dropped in `read_open`.
 _OPEN_SQL = """
-WITH latest AS (
-    SELECT incident_id, max(seq) AS last, max(CASE WHEN status = 'cleared' THEN seq END) AS cleared
-    FROM events WHERE status != 'verified' GROUP BY incident_id)
-SELECT e.seq, e.payload, e.suppressed FROM events e JOIN latest l ON e.incident_id = l.incident_id
-WHERE (l.cleared IS NULL OR l.cleared < l.last) AND e.status != 'verified'
+WITH latest AS (SELECT max(seq) AS last FROM events GROUP BY incident_id),
+     open AS (SELECT e.incident_id FROM latest l JOIN events e ON e.seq = l.last WHERE e.status != 'cleared')
+SELECT e.seq, e.payload, e.suppressed FROM events e JOIN open o ON e.incident_id = o.incident_id
+WHERE e.status != 'verified'
 ORDER BY e.seq
 """
 
@@ -97,15 +98,22 @@ def read_open(path: str | Path) -> Carried:
         rows = conn.execute(_OPEN_SQL).fetchall()
     finally:
         conn.close()
-    out = Carried()
-    first: dict[tuple, float] = {}
-    latest: dict[tuple, tuple[dict, dict, str]] = {}
+    status: dict[str, str] = {}  # merged incident id -> its latest status
+    parsed = []
     for seq, payload, suppressed in rows:
         try:
             ev = Event.model_validate_json(payload)
         except (ValidationError, ValueError) as exc:
             log.error("resume.bad_event", outbox=str(path), seq=seq, error=str(exc)[:300],
                       action="skipped: its incident is not carried over")
+            continue
+        status[ev.incident_id] = ev.status
+        parsed.append((ev, suppressed))
+    out = Carried()
+    first: dict[tuple, float] = {}
+    latest: dict[tuple, tuple[dict, dict, str]] = {}
+    for ev, suppressed in parsed:
+        if status[ev.incident_id] == "cleared":  # cleared, then answered a verify request
             continue
         doc = ev.model_dump(mode="json")
         own = _own(doc)
@@ -180,5 +188,7 @@ async def carry_over(path: Path, **kwargs) -> dict[str, int]:
     """`read_open` and `resume` in one: what `Service.run` calls at start."""
     carried = await asyncio.to_thread(read_open, path)
     counts = await resume(carried, **kwargs)
+    for outcome, n in counts.items():
+        RESTART_INCIDENTS.labels(outcome).inc(n)
     log.info("resume.incidents", outbox=str(path), open=len(carried.incidents), replayed=len(carried.replay), **counts)
     return counts
