@@ -46,6 +46,7 @@ class FeedbackHandler:
         self._queued: dict[str, list[PendingVerification]] = {}  # camera id -> requests for its next frame
         self._watching: dict[str, list[tuple[PendingVerification, float]]] = {}  # clustered: camera -> (request, until)
         self._open: set[int] = set()  # id() of requests not answered yet
+        self._until: dict[str, float] = {}  # clustered: request id -> when it is too old to answer
         self._timers: set[asyncio.Task] = set()
 
     @property
@@ -96,10 +97,13 @@ class FeedbackHandler:
             until = sent_at + self.config.verify_max_age_s
             self._forget_stale()
             FEEDBACK_ELSEWHERE.inc()
+            self._until[p.request_id] = until
             self._watching.setdefault(p.camera_id, []).append((p, until))
             log.info("verify request for a camera run elsewhere; watching", request=msg.request_id,
                      incident=msg.incident_id, camera=p.camera_id, until=round(until))
             return
+        if self.lookup is not None:
+            self._until[p.request_id] = sent_at + self.config.verify_max_age_s
         self._queue(p)
 
     def _queue(self, p: PendingVerification) -> None:
@@ -124,7 +128,8 @@ class FeedbackHandler:
         for cid in camera_ids:
             for p in self._queued.pop(cid, []):
                 self._open.discard(id(p))
-                self._watching.setdefault(cid, []).append((p, time.time() + self.config.verify_max_age_s))
+                until = self._until.get(p.request_id, time.time() + self.config.verify_max_age_s)
+                self._watching.setdefault(cid, []).append((p, until))
         self._forget_stale()
 
     def _forget_stale(self) -> None:
@@ -134,6 +139,8 @@ class FeedbackHandler:
             self._watching[cid] = [(p, u) for p, u in self._watching[cid] if u > now]
             if not self._watching[cid]:
                 del self._watching[cid]
+        for key in [k for k, u in self._until.items() if u <= now]:
+            del self._until[key]
 
     def take(self, camera_id: str) -> list[PendingVerification]:
         """The requests the camera's current frame answers (called by the camera loop)."""
@@ -159,6 +166,9 @@ class FeedbackHandler:
     async def _timeout(self, p: PendingVerification) -> None:
         await asyncio.sleep(self.config.verify_timeout_s)
         if id(p) not in self._open:
+            return
+        if self.answered_elsewhere is not None and self.answered_elsewhere(p.request_id):
+            self._open.discard(id(p))  # clustered: the camera's previous owner answered it
             return
         if p.camera_id in self._queued:
             self._queued[p.camera_id] = [q for q in self._queued[p.camera_id] if q is not p]
