@@ -89,7 +89,8 @@ class IncidentDirectory:
         try:
             starts = await consumer.offsets_for_times({tp: since for tp in tps})
         except KafkaError as exc:  # a broker without timestamp lookups: read all it keeps
-            log.warning("feedback.directory_no_time_index", topic=topic, error=repr(exc), action="reading from the beginning")
+            log.warning("feedback.directory_no_time_index", topic=topic, error=repr(exc),
+                        action="reading from the beginning")
             starts = {}
             await consumer.seek_to_beginning(*tps)
         for tp in tps:

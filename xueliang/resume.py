@@ -147,7 +147,8 @@ def cleared_event(inc: OpenIncident, reason: str, at: datetime) -> Event:
 
 
 async def resume(carried: Carried, *, cameras: dict[str, Any], sensors: Any | None, merge: MergeStage | None,
-                 gate: SuppressionGate, publish: Callable[[Event], Awaitable[None]], confirm_s: float) -> dict[str, int]:
+                 gate: SuppressionGate, publish: Callable[[Event], Awaitable[None]],
+                 confirm_s: float) -> dict[str, int]:
     """Carry the open incidents over into this process; returns counts for the log.
 
     `cameras`: camera id -> its `CameraPipeline`; `sensors`: the `SensorRuntime`, if any.
