@@ -13,7 +13,7 @@ from bridge.feedback import SuppressionGate
 from bridge.merge_stage import MergeConfig, MergeStage
 from bridge.outbox import EventStore
 from bridge.verify import PendingVerification, verification_event
-from detectors.lifecycle import IncidentChange
+from detectors.lifecycle import IncidentChange, Lifecycle
 from detectors.rules.condition import Condition
 from detectors.sensors import SensorEngine
 from tests.test_merge_stage import FACTORY, T0, camera, event
@@ -113,4 +113,29 @@ async def test_a_sensor_incident_not_seen_again_clears_with_a_reason(tmp_path):
     changes = engine.feed(reading("smoke-1", now + 16, smoke=False))
     assert [(c.status, c.incident_id) for c in changes] == [("cleared", "s2")]
     assert changes[0].reason == "restart: its condition was not seen again within 15 s"
+    store.close()
+
+
+async def test_two_open_incidents_of_one_rule_in_one_zone_stay_two(tmp_path):
+    """Object rules (dumping: one incident per bag) can have several open in one zone; track ids
+    mean nothing after a restart, so each gets its own placeholder until a subject claims it."""
+    a = camera("a", 0)
+    store = await stored(tmp_path, [event(a, "opened", "bag-1", 0), event(a, "opened", "bag-2", 5)])
+    lc = Lifecycle("a", "r", update_interval_s=30, grace_s=2)
+
+    class Pipe:  # what `resume` asks of a camera's pipeline
+        def carry_over(self, docs, now, confirm_s):
+            for d in docs:
+                lc.adopt(d["incident_id"], d["zone"], d["subject"], d["opened_at"],
+                         Condition("r", d["zone"], d["opened_at"], d["score"], None, subject=d["subject"]),
+                         now, 30.0, confirm_s, "restart")
+            return []
+
+    counts = await resume(read_open(store.path), cameras={"a": Pipe()}, sensors=None, merge=None,
+                          gate=SuppressionGate(), publish=None, confirm_s=5)
+    assert counts == {"carried": 2, "cleared": 0} and len(lc.active) == 2
+    now = time.time()
+    changes = lc.step([Condition("r", "z", now, 0.9, None, subject=7), Condition("r", "z", now, 0.9, None, subject=8)],
+                      now + 1)
+    assert sorted((c.status, c.incident_id) for c in changes) == [("updated", "bag-1"), ("updated", "bag-2")]
     store.close()

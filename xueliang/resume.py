@@ -66,9 +66,11 @@ class OpenIncident:
     bbox: list[float] | None
     last: dict[str, Any]  # the latest event this source reported for it
 
-    def carried(self) -> dict:
-        """In the form `CameraPipeline.adopt` takes (the cluster's state-topic records)."""
-        return {"rule": self.rule, "zone": self.zone, "subject": None, "incident_id": self.incident_id,
+    def carried(self, subject: int) -> dict:
+        """In the form `CameraPipeline.adopt` takes (the cluster's state-topic records). Track ids
+        start again in a new process, so `subject` is a placeholder no track has (negative), one per
+        incident: two open incidents of one rule in one zone stay two until subjects claim them."""
+        return {"rule": self.rule, "zone": self.zone, "subject": subject, "incident_id": self.incident_id,
                 "opened_at": self.opened_at, "score": self.score, "bbox": self.bbox}
 
 
@@ -166,14 +168,15 @@ async def resume(carried: Carried, *, cameras: dict[str, Any], sensors: Any | No
     gone: list[tuple[OpenIncident, str]] = []
     for (kind, sid), incs in by_source.items():
         by_id = {i.incident_id: i for i in incs}
+        docs = [i.carried(-(n + 1)) for n, i in enumerate(incs)]
         if kind == "video" and sid in cameras:
-            left = cameras[sid].carry_over([i.carried() for i in incs], now, confirm_s)
+            left = cameras[sid].carry_over(docs, now, confirm_s)
             why = "restart: rule {rule!r} is no longer configured on camera {sid}"
         elif kind == "iot" and sensors is not None and sensors.engine.has(sid):
-            left = sensors.engine.adopt(sid, [i.carried() for i in incs], now, confirm_s)
+            left = sensors.engine.adopt(sid, docs, now, confirm_s)
             why = "restart: rule {rule!r} is no longer configured on sensor {sid}"
         else:
-            left = [i.carried() for i in incs]
+            left = docs
             why = f"restart: {'camera' if kind == 'video' else 'sensor'} {{sid}} is no longer configured"
         counts["carried"] += len(incs) - len(left)
         gone += [(by_id[x["incident_id"]], why.format(rule=x["rule"], sid=sid)) for x in left]
