@@ -139,3 +139,28 @@ async def test_two_open_incidents_of_one_rule_in_one_zone_stay_two(tmp_path):
                       now + 1)
     assert sorted((c.status, c.incident_id) for c in changes) == [("updated", "bag-1"), ("updated", "bag-2")]
     store.close()
+
+
+async def test_an_incident_of_a_rule_no_longer_configured_is_cleared_with_the_reason(tmp_path):
+    ctx = SensorContext("dust-1", "dust", LocationConfig(lon=117.005, lat=36.655, crs="wgs84"),
+                        {"pm25": "environment.construction-dust"}, "h")
+    t0 = time.time() - 100
+    cond = Condition("pm25", None, t0, 1.0, None)
+    opened = make_sensor_event(FACTORY, IncidentChange("opened", "s3", "dust-1", "pm25", None, t0, t0, cond), ctx,
+                               datetime.fromtimestamp(t0).astimezone())
+    store = await stored(tmp_path, [opened])
+    engine = SensorEngine({"dust-1": [rule(id="pm10", type="threshold", value="pm10", above=150, clear_at=120)]},
+                          started_at=time.time())
+    published = []
+
+    async def publish(ev):
+        published.append(ev)
+
+    counts = await resume(read_open(store.path), cameras={}, sensors=SimpleNamespace(engine=engine), merge=None,
+                          gate=SuppressionGate(), publish=publish, confirm_s=5)
+    assert counts == {"carried": 0, "cleared": 1}
+    [gone] = published
+    assert (gone.incident_id, gone.status, gone.source.sensor_id) == ("s3", "cleared", "dust-1")
+    assert gone.clear_reason == "restart: rule 'pm25' is no longer configured on sensor dust-1"
+    assert [(s.incident_id, s.active) for s in gone.sources] == [("s3", False)]
+    store.close()

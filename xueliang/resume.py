@@ -169,17 +169,17 @@ async def resume(carried: Carried, *, cameras: dict[str, Any], sensors: Any | No
     for (kind, sid), incs in by_source.items():
         by_id = {i.incident_id: i for i in incs}
         docs = [i.carried(-(n + 1)) for n, i in enumerate(incs)]
+        what = f"{'camera' if kind == 'video' else 'sensor'} {sid}"
         if kind == "video" and sid in cameras:
             left = cameras[sid].carry_over(docs, now, confirm_s)
-            why = "restart: rule {rule!r} is no longer configured on camera {sid}"
         elif kind == "iot" and sensors is not None and sensors.engine.has(sid):
             left = sensors.engine.adopt(sid, docs, now, confirm_s)
-            why = "restart: rule {rule!r} is no longer configured on sensor {sid}"
         else:
-            left = docs
-            why = f"restart: {'camera' if kind == 'video' else 'sensor'} {{sid}} is no longer configured"
+            gone += [(by_id[x["incident_id"]], f"restart: {what} is no longer configured") for x in docs]
+            continue
         counts["carried"] += len(incs) - len(left)
-        gone += [(by_id[x["incident_id"]], why.format(rule=x["rule"], sid=sid)) for x in left]
+        gone += [(by_id[x["incident_id"]], f"restart: rule {x['rule']!r} is no longer configured on {what}")
+                 for x in left]
     at = datetime.fromtimestamp(now).astimezone()
     for inc, reason in gone:
         await publish(cleared_event(inc, reason, at))
