@@ -134,6 +134,11 @@ class Event(_Model):
     verification: Verification | None = Field(
         None, description="With status `verified`: the answer to a verify request, with a fresh snapshot "
         "in `evidence`.")
+    clear_reason: str | None = Field(
+        None, description="Why the reporting source's incident ended when not because its condition ended as usual "
+        "(with `cleared`, or, merged, with the `updated` in which its `sources` entry turns inactive): e.g. an "
+        "incident carried over a restart or a camera handover whose condition was not seen again, or whose rule "
+        "or camera is no longer configured. Null otherwise.")
 
     @property
     def key(self) -> str:

@@ -94,6 +94,7 @@ class EventFactory:
             sources=[IncidentSource(kind=source.kind, camera_id=source.camera_id, sensor_id=source.sensor_id,
                                     zone=source.zone, rule=change.rule_id, incident_id=change.incident_id,
                                     active=change.status != "cleared")],
+            clear_reason=change.reason if change.status == "cleared" else None,
         )
 
 

@@ -110,6 +110,10 @@ class SuppressionGate:
         for k in keys:
             self.until[k] = max(until, self.until.get(k, until))
 
+    def hold(self, incident_id: str, reason: str) -> None:
+        """Keep back the rest of an open incident whose `opened` was kept back (after a restart)."""
+        self._incidents[incident_id] = reason
+
     def check(self, ev: Event, now: float) -> str | None:
         """The reason `ev` must not be sent, or None."""
         if ev.status == "verified":

@@ -27,6 +27,7 @@ class IncidentChange:
     at: float  # clock time of the change (media time in replay, Unix time live)
     opened_at: float
     condition: Condition  # for `cleared`, the last condition seen
+    reason: str | None = None  # `cleared` not by its condition ending: why (e.g. not seen again after a restart)
 
 
 @dataclass
@@ -40,6 +41,8 @@ class _Active:
     best_changed: bool = False
     adopted: bool = False  # taken over from a camera's previous owner and not seen here yet
     claim_until: float = 0.0  # adopted: a subject seen from before this is the same occurrence
+    carried: str = ""  # adopted: what carried it over ("restart", "handover"), for the reason of its clear
+    hold_s: float = 0.0  # adopted: how long it waits to be seen again
 
 
 class Lifecycle:
@@ -64,7 +67,9 @@ class Lifecycle:
                     act.adopted, act.last_emit = False, -1e18
                 else:  # it arrived later: a new occurrence; the one handed over is over
                     del self.active[key]
-                    changes.append(self._change("cleared", act, zone, now, act.latest))
+                    why = (f"{act.carried}: what is in view now arrived after the {act.carried}; "
+                           "it is reported as a new incident")
+                    changes.append(self._change("cleared", act, zone, now, act.latest, why))
                     act = None
             if act is None:
                 if now - self._cleared_at.get(zone, -1e18) < self.cooldown_s:
@@ -85,12 +90,15 @@ class Lifecycle:
             if now - act.last_true >= self.grace_s:
                 del self.active[key]
                 self._cleared_at[key[0]] = now
-                changes.append(self._change("cleared", act, key[0], now, act.latest))
+                why = (f"{act.carried}: its condition was not seen again within {act.hold_s:.0f} s"
+                       if act.adopted else None)
+                changes.append(self._change("cleared", act, key[0], now, act.latest, why))
         return changes
 
     def adopt(self, incident_id: str, zone: str | None, subject: int | None, opened_at: float,
-              condition: Condition, now: float, hold_s: float, claim_s: float) -> None:
-        """Carry on an incident a camera's previous owner opened (cluster handover).
+              condition: Condition, now: float, hold_s: float, claim_s: float, carried: str = "handover") -> None:
+        """Carry on an incident a camera's previous owner opened (cluster handover), or this
+        process opened before a restart (`carried` names which, for the reason of its clear).
 
         It stays open for `hold_s` waiting for its condition. A condition whose subject has been
         in view since at most `claim_s` after the takeover is the same occurrence and carries the
@@ -100,7 +108,7 @@ class Lifecycle:
         incident nor reports one occurrence twice.
         """
         act = _Active(incident_id, opened_at, now + hold_s - self.grace_s, now, condition, condition,
-                      adopted=True, claim_until=now + claim_s)
+                      adopted=True, claim_until=now + claim_s, carried=carried, hold_s=hold_s)
         self.active[(zone, subject)] = act
 
     def _claim(self, key: tuple[str | None, int | None]) -> _Active | None:
@@ -111,7 +119,9 @@ class Lifecycle:
                 return act
         return None
 
-    def _change(self, status, act: _Active, zone, now: float, cond: Condition) -> IncidentChange:
-        return IncidentChange(status, act.incident_id, self.camera_id, self.rule_id, zone, now, act.opened_at, cond)
+    def _change(self, status, act: _Active, zone, now: float, cond: Condition,
+                reason: str | None = None) -> IncidentChange:
+        return IncidentChange(status, act.incident_id, self.camera_id, self.rule_id, zone, now, act.opened_at, cond,
+                              reason)
 
 

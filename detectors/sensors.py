@@ -12,6 +12,7 @@ from typing import Any
 
 from detectors.lifecycle import IncidentChange, Lifecycle
 from detectors.rules import sensor as rules
+from detectors.rules.condition import Condition
 from detectors.sensor_config import (
     AlarmRuleConfig,
     BatteryRuleConfig,
@@ -86,6 +87,29 @@ class SensorEngine:
                 if cond is not None or rr.lifecycle.active:
                     changes += rr.lifecycle.step([cond] if cond is not None else [], now)
         return changes
+
+    def adopt(self, sensor_id: str, incidents: list[dict], now: float, confirm_s: float) -> list[dict]:
+        """Carry on the incidents a sensor had open before a restart (`xueliang.resume`); returns
+        those whose rule is no longer configured. A level rule (threshold, alarm, battery) gets its
+        hysteresis back, so a value still beyond its clear level keeps the incident open under its
+        id; any rule seen holding again within `confirm_s` plus its own duration carries it on,
+        and an incident not seen again within that clears with a reason."""
+        run = self._runs.get(sensor_id)
+        by_id = {rr.cfg.id: rr for rr in run.value_rules + run.offline_rules} if run is not None else {}
+        gone = []
+        for inc in incidents:
+            rr = by_id.get(inc["rule"])
+            if rr is None:
+                gone.append(inc)
+                continue
+            opened_at = float(inc["opened_at"])
+            if isinstance(rr.state, rules.LevelState) and not isinstance(rr.cfg, OfflineRuleConfig):
+                rr.state = rules.LevelState(opened_at, True)
+            wait = confirm_s + next((float(getattr(rr.cfg, f)) for f in ("min_duration_s", "window_s", "heartbeat_s")
+                                     if hasattr(rr.cfg, f)), 0.0)
+            cond = Condition(rr.cfg.id, None, opened_at, float(inc.get("score", 1.0)), None)
+            rr.lifecycle.adopt(inc["incident_id"], None, None, opened_at, cond, now, wait, wait, "restart")
+        return gone
 
     def has(self, sensor_id: str) -> bool:
         return sensor_id in self._runs

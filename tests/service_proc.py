@@ -85,6 +85,7 @@ class ServiceProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
+        self.ready_timeout_s = 60.0  # tests that start several model-loading processes at once raise it
 
     async def __aenter__(self) -> ServiceProcess:
         self.started_at = time.monotonic()
@@ -101,7 +102,7 @@ class ServiceProcess:
                     return False
 
             try:
-                await wait_for(ready, 60, "readiness", self.proc)
+                await wait_for(ready, self.ready_timeout_s, "readiness", self.proc)
             except AssertionError as exc:  # CI shows only this: say why
                 raise AssertionError(f"{exc}; the service's log ends:\n{self.log()[-4000:]}") from None
         return self

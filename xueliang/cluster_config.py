@@ -55,6 +55,11 @@ class ClusterConfig(BaseModel):
         5.0, ge=0, description="A camera's new owner carries on an incident it took over when the rule's subject is "
         "in view within this many seconds of the takeover; it waits this long plus the rule's own duration. Unseen "
         "by then, or only later (a new occurrence), the incident clears.")
+    feedback_lookback_s: float = Field(
+        172800.0, gt=0, description="Each worker keeps the latest event of every incident the platform got on the "
+        "dispatch topic in the last this many seconds, to resolve the platform's feedback (closed work orders, "
+        "verify requests) to the incident's cameras whichever worker runs them; feedback about an older incident is "
+        "resolved from the worker's own outbox only.")
     exactly_once: bool = Field(True, description="Merge stage writes and its offsets in one Kafka transaction. Off "
                                "for brokers without transactions (e.g. Tansu): at least once, duplicates keep "
                                "their `event_id`.")

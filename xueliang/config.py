@@ -105,6 +105,16 @@ class LogConfig(_Strict):
     format: Literal["json", "console"] = Field("json", description="JSON lines for machines, or console for people.")
 
 
+class RestartConfig(_Strict):
+    carry_over: bool = Field(True, description="At start, carry on the incidents open in the outbox when the "
+                             "process stopped (single-process mode; a cluster hands them over in its state topic). "
+                             "Off: every rule starts from nothing and an incident open at the stop is never cleared.")
+    confirm_s: float = Field(5.0, ge=0, description="A carried-over incident goes on under its `incident_id` when its "
+                             "rule sees its condition start within this many seconds of the camera's first analysed "
+                             "frame (a sensor's start); it waits that plus the rule's own duration to be seen, and "
+                             "clears with a `clear_reason` if it is not.")
+
+
 class ServiceConfig(_Strict):
     data_dir: Path = Field(
         Path(".data"),
@@ -135,6 +145,8 @@ class ServiceConfig(_Strict):
     sensors: SensorsConfig = Field(default_factory=SensorsConfig, description="IoT sensors: registry, topics, decoder profiles, rules.")
     cluster: ClusterConfig = Field(default_factory=ClusterConfig, description="Many workers over Kafka: cameras "
                                    "from the registry topic by consumer group, merge partitioned by grid.")
+    restart: RestartConfig = Field(default_factory=RestartConfig, description="What a restart carries over: the "
+                                   "incidents open when the process stopped.")
 
     @model_validator(mode="after")
     def _sources(self) -> ServiceConfig:

@@ -5,6 +5,8 @@ database (a restart keeps it) and applied by the SuppressionGate in `Service.pub
 Verify requests: queued for the incident's camera; that camera's next analysed frame answers
 (`CameraPipeline.verification`). A request its camera cannot answer in `verify_timeout_s` is
 answered with `still_present: null`, so every accepted request gets an answer.
+Clustered, every worker hears every message and the camera's owner answers
+(`xueliang.cluster_feedback`).
 """
 from __future__ import annotations
 
@@ -21,27 +23,49 @@ from bridge.feedback import FeedbackError, SuppressionGate, VerifyRequest, WorkO
 from bridge.metrics import VERIFICATIONS
 from bridge.outbox import EventStore
 from bridge.verify import PendingVerification, verification_event
+from xueliang.metrics import FEEDBACK_ELSEWHERE
 
 log = structlog.get_logger(__name__)
 
 
 class FeedbackHandler:
-    def __init__(self, config: FeedbackConfig, store: EventStore, gate: SuppressionGate, cameras: set[str],
-                 publish: Callable[[Event], Awaitable[None]]) -> None:
-        self.config, self.store, self.gate, self.cameras, self.publish = config, store, gate, cameras, publish
+    """`cameras`: the cameras this instance runs (a set, or a callable giving the live set).
+
+    `lookup` (cluster mode, `xueliang.cluster_feedback`): the incident's latest event as the
+    platform got it, merged over every worker; then a verify request goes to one camera chosen
+    the same way on every worker, and a worker not running it watches for it instead of refusing.
+    """
+
+    def __init__(self, config: FeedbackConfig, store: EventStore, gate: SuppressionGate,
+                 cameras: set[str] | Callable[[], set[str]], publish: Callable[[Event], Awaitable[None]],
+                 lookup: Callable[[str], Awaitable[dict | None]] | None = None,
+                 answered_elsewhere: Callable[[str], bool] | None = None) -> None:
+        self.config, self.store, self.gate, self.publish, self.lookup = config, store, gate, publish, lookup
+        self.answered_elsewhere = answered_elsewhere  # clustered: a request id answered on the dispatch topic
+        self._cameras = cameras
         self._queued: dict[str, list[PendingVerification]] = {}  # camera id -> requests for its next frame
+        self._watching: dict[str, list[tuple[PendingVerification, float]]] = {}  # clustered: camera -> (request, until)
         self._open: set[int] = set()  # id() of requests not answered yet
+        self._until: dict[str, float] = {}  # clustered: request id -> when it is too old to answer
         self._timers: set[asyncio.Task] = set()
 
+    @property
+    def cameras(self) -> set[str]:
+        return self._cameras() if callable(self._cameras) else self._cameras
+
     async def __call__(self, msg: WorkOrderClosed | VerifyRequest, sent_at: float) -> None:
-        stored = await self.store.latest_of_incident(msg.incident_id)
-        if stored is None:
-            raise FeedbackError("unknown_incident", f"{msg.type}: no incident {msg.incident_id!r} in the outbox "
+        incident = await self.lookup(msg.incident_id) if self.lookup is not None else None
+        if incident is None:
+            stored = await self.store.latest_of_incident(msg.incident_id)
+            incident = stored.event if stored is not None else None
+        if incident is None:
+            where = "on the dispatch topic nor in the outbox" if self.lookup is not None else "in the outbox"
+            raise FeedbackError("unknown_incident", f"{msg.type}: no incident {msg.incident_id!r} {where} "
                                 f"{self.store.path}")
         if isinstance(msg, WorkOrderClosed):
-            await self._closed(msg, stored.event, sent_at)
+            await self._closed(msg, incident, sent_at)
         else:
-            self._verify(msg, stored.event, sent_at)
+            self._verify(msg, incident, sent_at)
 
     async def _closed(self, msg: WorkOrderClosed, incident: dict, sent_at: float) -> None:
         until = sent_at + (msg.suppress_s or self.config.suppress_s)
@@ -61,22 +85,73 @@ class FeedbackHandler:
             raise FeedbackError("stale", f"verify_request {msg.request_id!r} is {age:.0f} s old, more than "
                                 f"feedback.verify_max_age_s={self.config.verify_max_age_s}")
         sources = incident.get("sources") or [{**incident["source"], "rule": incident["detector"]["rule"]}]
-        mine = [s for s in sources if s.get("camera_id") in self.cameras]
+        runs = self.cameras
+        # Clustered, every worker picks among all the cameras, so all pick the same one.
+        mine = [s for s in sources if s.get("camera_id") and (self.lookup is not None or s["camera_id"] in runs)]
         if not mine:
             raise FeedbackError("not_here", f"verify_request {msg.request_id!r}: incident {msg.incident_id!r} "
                                 f"has no camera run by this instance (sources: {sources})")
         src = next((s for s in mine if s.get("active")), mine[-1])  # one that still sees it, else the latest
         p = PendingVerification(msg.request_id, incident, src["camera_id"], src.get("zone"), src["rule"])
+        if p.camera_id not in runs:  # clustered: another worker runs it now, or none does yet (a rebalance)
+            until = sent_at + self.config.verify_max_age_s
+            self._forget_stale()
+            FEEDBACK_ELSEWHERE.inc()
+            self._until[p.request_id] = until
+            self._watching.setdefault(p.camera_id, []).append((p, until))
+            log.info("verify request for a camera run elsewhere; watching", request=msg.request_id,
+                     incident=msg.incident_id, camera=p.camera_id, until=round(until))
+            return
+        if self.lookup is not None:
+            self._until[p.request_id] = sent_at + self.config.verify_max_age_s
+        self._queue(p)
+
+    def _queue(self, p: PendingVerification) -> None:
         self._queued.setdefault(p.camera_id, []).append(p)
         self._open.add(id(p))
-        timer = asyncio.create_task(self._timeout(p), name=f"verify-timeout-{msg.request_id}")
+        timer = asyncio.create_task(self._timeout(p), name=f"verify-timeout-{p.request_id}")
         self._timers.add(timer)
         timer.add_done_callback(self._timers.discard)
-        log.info("verify request queued", request=msg.request_id, incident=msg.incident_id, camera=p.camera_id)
+        log.info("verify request queued", request=p.request_id, incident=p.incident["incident_id"], camera=p.camera_id)
+
+    def assigned(self, camera_ids: list[str]) -> None:
+        """Clustered: cameras this worker runs from now on; the requests watched for them are its to answer."""
+        now = time.time()
+        for cid in camera_ids:
+            for p, until in self._watching.pop(cid, []):
+                if until > now:
+                    self._queue(p)
+
+    def released(self, camera_ids: list[str]) -> None:
+        """Clustered: cameras this worker let go; their unanswered requests are the next owner's
+        (which got the same messages), so they go back to watching here, unanswered."""
+        for cid in camera_ids:
+            for p in self._queued.pop(cid, []):
+                self._open.discard(id(p))
+                until = self._until.get(p.request_id, time.time() + self.config.verify_max_age_s)
+                self._watching.setdefault(cid, []).append((p, until))
+        self._forget_stale()
+
+    def _forget_stale(self) -> None:
+        """Watched requests too old to answer: another worker answered them, or nobody could."""
+        now = time.time()
+        for cid in list(self._watching):
+            self._watching[cid] = [(p, u) for p, u in self._watching[cid] if u > now]
+            if not self._watching[cid]:
+                del self._watching[cid]
+        for key in [k for k, u in self._until.items() if u <= now]:
+            del self._until[key]
 
     def take(self, camera_id: str) -> list[PendingVerification]:
         """The requests the camera's current frame answers (called by the camera loop)."""
-        return self._queued.pop(camera_id, []) if self._queued else []
+        taken = self._queued.pop(camera_id, []) if self._queued else []
+        if self.answered_elsewhere is not None and taken:  # clustered: the camera's previous owner answered it
+            done = [p for p in taken if self.answered_elsewhere(p.request_id)]
+            for p in done:
+                self._open.discard(id(p))
+                log.info("verify request already answered by the camera's previous owner", request=p.request_id)
+            taken = [p for p in taken if p not in done]
+        return taken
 
     async def answered(self, p: PendingVerification, event: Event) -> None:
         if id(p) not in self._open:
@@ -91,6 +166,9 @@ class FeedbackHandler:
     async def _timeout(self, p: PendingVerification) -> None:
         await asyncio.sleep(self.config.verify_timeout_s)
         if id(p) not in self._open:
+            return
+        if self.answered_elsewhere is not None and self.answered_elsewhere(p.request_id):
+            self._open.discard(id(p))  # clustered: the camera's previous owner answered it
             return
         if p.camera_id in self._queued:
             self._queued[p.camera_id] = [q for q in self._queued[p.camera_id] if q is not p]

@@ -87,6 +87,7 @@ class CameraPipeline:
         self.ring = PacketRing(keep + 10.0) if (clip.enabled or self._before_rules) and self.stages else None
         self._clip = clip
         self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
+        self._carried: tuple[list[dict], float] | None = None  # restart: adopted with the first analysed frame
 
     def detect(self, frame: Frame) -> list[Detections]:
         """Blocking model calls, one per stage (replay); live batches `requests` across cameras."""
@@ -99,6 +100,10 @@ class CameraPipeline:
     def analyse(self, frame: Frame, detections: list[Detections], now: float, at: datetime) -> list[IncidentChange]:
         """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""
         self.frames_analysed += 1
+        if self._carried is not None:
+            carried, confirm_s = self._carried
+            self._carried = None
+            self.adopt(carried, now, confirm_s, "restart")
         local = at.astimezone(self.tz)
         changes = [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
         return changes + self.health.on_frame(frame.image, now)
@@ -177,7 +182,21 @@ class CameraPipeline:
                  "bbox": [float(v) for v in act.best.bbox] if act.best.bbox else None}
                 for rid, lc in self.lifecycles().items() for (zone, subject), act in lc.active.items()]
 
-    def adopt(self, incidents: list[dict], now: float, confirm_s: float) -> int:
+    def carry_over(self, incidents: list[dict], now: float, confirm_s: float) -> list[dict]:
+        """A restart: the incidents this camera had open before it (`xueliang.resume`). Health
+        checks carry on at once (they run on the wall clock, frames or not); detection rules with
+        the first analysed frame, so the time a camera takes to reconnect does not eat into the
+        confirmation window. Returns the incidents whose rule is no longer configured."""
+        rules = self.lifecycles()
+        gone = [i for i in incidents if i["rule"] not in rules]
+        health = [i for i in incidents if i["rule"] in self.health.rule_ids]
+        rest = [i for i in incidents if i["rule"] in rules and i["rule"] not in self.health.rule_ids]
+        self.adopt(health, now, confirm_s, "restart")
+        if rest:
+            self._carried = (rest, confirm_s)
+        return gone
+
+    def adopt(self, incidents: list[dict], now: float, confirm_s: float, carried: str = "handover") -> int:
         """Carry on a previous owner's open incidents: a subject in view within `confirm_s` of now
         continues one; each waits that plus its rule's own duration to be seen again. Returns how
         many were taken (rules gone from the config are not)."""
@@ -190,7 +209,7 @@ class CameraPipeline:
             cond = Condition(inc["rule"], inc["zone"], float(inc["opened_at"]), float(inc.get("score", 1.0)), bbox,
                              subject=inc["subject"])
             lc.adopt(inc["incident_id"], inc["zone"], inc["subject"], inc["opened_at"], cond, now,
-                     confirm_s + self._durations.get(inc["rule"], 0.0) + lc.grace_s, confirm_s)
+                     confirm_s + self._durations.get(inc["rule"], 0.0) + lc.grace_s, confirm_s, carried)
             taken += 1
         return taken
 

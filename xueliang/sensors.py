@@ -4,8 +4,8 @@ One batch at a time: decode every message, evaluate the readings, store the reje
 dead-letter store and commit the resulting events to the outbox, and only then acknowledge the
 batch to the broker. A crash anywhere before the ack leaves the messages on the broker, which
 delivers them again; repeats of a reading already handled are recognised and dropped. The rule
-state itself lives in memory: after a restart, rules start from scratch (an open incident is
-reopened, with a new id, if its condition still holds).
+state itself lives in memory; after a restart, the incidents open in the outbox are carried on
+under their ids (`xueliang.resume`, `SensorEngine.adopt`), or cleared with a reason.
 """
 from __future__ import annotations
 

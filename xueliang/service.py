@@ -42,9 +42,11 @@ from xueliang.registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.metrics import CLUSTER_ADOPTED
+from xueliang.cluster_feedback import IncidentDirectory
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.reliability import Reliability
+from xueliang.resume import carry_over
 from xueliang.sensors import SensorRuntime
 from xueliang.tuning import Bench, apply_saved
 from xueliang.wiring import Core, build_core
@@ -114,7 +116,8 @@ class Service:
         self.store = EventStore(cfg.outbox_path, fsync=cfg.outbox.fsync)
         self.rel = Reliability(cfg, self.store, self._stored)  # disk guard, held events, retention, readiness
         self.gate.until.update(await self.store.suppressions(time.time()))
-        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, {c.id for c in cfg.cameras}, self.publish)
+        runs = (lambda: {c.config.id for c in self.cameras}) if cfg.cluster.enabled else {c.id for c in cfg.cameras}
+        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, runs, self.publish)
         console_db = ConsoleDb(cfg.console_db_path)
         running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
         core = self.core = await asyncio.to_thread(build_core, cfg)
@@ -133,6 +136,10 @@ class Service:
             slot: LatestSlot[Frame] = LatestSlot(loop)
             pipeline = core.pipeline(cfg, cam.id)
             self.cameras.append(CameraRuntime(cam, slot, self._worker(cam, slot, pipeline), pipeline))
+        if cfg.restart.carry_over and not cfg.cluster.enabled:  # clustered, the state topic carries them
+            await carry_over(cfg.outbox_path, cameras={c.config.id: c.pipeline for c in self.cameras},
+                             sensors=self.sensors, merge=self.merge, gate=self.gate, publish=self.publish,
+                             confirm_s=cfg.restart.confirm_s)
         self._collector = CameraCollector(
             lambda: [(c.worker.status, c.slot.dropped, c.pipeline.frames_analysed, c.analysed_fps.rate())
                      for c in self.cameras])
@@ -152,6 +159,13 @@ class Service:
             self.dispatcher = KafkaDispatcher(self.store, kafka)
             tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
             if cfg.kafka.feedback_topic:
+                if cfg.cluster.enabled:  # the platform's incidents, merged: what its feedback refers to
+                    directory = IncidentDirectory(cfg.kafka, lookback_s=cfg.cluster.feedback_lookback_s,
+                                                  read_committed=cfg.cluster.exactly_once,
+                                                  client_id=f"{cfg.kafka.client_id}-{self.worker}-directory")
+                    self.feedback.lookup = directory.lookup
+                    self.feedback.answered_elsewhere = directory.answered.__contains__
+                    tasks.append(asyncio.create_task(directory.run(), name="feedback-directory"))
                 tasks.append(asyncio.create_task(FeedbackConsumer(kafka, self.feedback).run(), name="feedback"))
         if self.sensors is not None:  # after the cluster stages: clustered, readings are forwarded from the first
             tasks.append(asyncio.create_task(self.sensors.run(), name="sensors"))
@@ -302,6 +316,7 @@ class Service:
             rt.task = asyncio.create_task(self._camera_loop(rt), name=f"camera-{cam.id}")
             rt.worker.start()
             await self.records.state(cam.id, rt.partition, generation, rt.pipeline.open_incidents())
+            self.feedback.assigned([cam.id])
             log.info("camera.assigned", camera=cam.id, worker=self.worker, generation=generation,
                      partition=rt.partition, adopted_incidents=adopted)
 
@@ -309,6 +324,7 @@ class Service:
         """Stop cameras the group took away; their open incidents go to the state topic for the next owner,
         and the outbox is drained so their last events reach Kafka before anyone else runs them."""
         ids = set(camera_ids)
+        self.feedback.released(list(ids))  # the next owner answers their verify requests
         leaving = [c for c in self.cameras if c.config.id in ids]
         t0 = time.monotonic()
         for rt in leaving:
