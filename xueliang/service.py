@@ -164,7 +164,7 @@ class Service:
                                       self._latest_image, deadletters=self.deadletters,
                                       sensors=self.sensors.views if self.sensors is not None else None,
                                       auth=auth, grid=core.factory.grid, tuning=self.bench,
-                                      cors_origins=cfg.api.cors_origins))
+                                      cors_origins=cfg.api.cors_origins, plate_role=cfg.privacy.plate_role))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -367,7 +367,7 @@ class Service:
             changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
             cam.analysed_fps.tick()
             events = (await asyncio.to_thread(pipe.events, frame, changes, occurred)
-                      if changes or pipe.clips_pending else [])
+                      if changes or pipe.clips_pending or pipe.reads_pending else [])
         except Exception:  # one bad frame must not stop the camera; it is logged and counted
             cam.errors += 1
             log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)

@@ -33,7 +33,8 @@ _STEPS = (8, 16, 32)
 _SIZES = ((24, 48), (96, 192), (384, 768))
 _VARIANCE = (0.1, 0.2)
 _REC_H, _REC_W = 32, 320
-_MARGINS = (0.05, 0.08, 0.11)  # of the plate's size, around the detector's corners
+_MARGINS = (0.08, 0.05, 0.11)  # of the plate's size, around the detector's corners; the usual one first
+_SURE = 0.9  # a plausible plate number read this confidently is not read again with other margins
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 #: A Chinese plate number: province, issuing-office letter, then five characters (six on new-energy
 #: plates), the last of which may be 挂 (trailer), 学 (learner), 警 (police), 港 or 澳.
@@ -181,6 +182,8 @@ class OnnxPlateReader:
             key = (bool(PLATE_PATTERN.match(text)), score)
             if best is None or key > best[0]:
                 best = (key, text, score, crop)
+            if key[0] and score >= _SURE:
+                break
         return best[1], best[2], best[3]
 
     def read(self, image: np.ndarray) -> list[PlateRead]:
@@ -200,6 +203,8 @@ class OnnxPlateReader:
                 key = (bool(PLATE_PATTERN.match(text)), conf)
                 if text and (best is None or key > best[0]):
                     best = (key, PlateRead(text, plate_colour(crop, rows, len(text)), conf, corners, crop, rows))
+                if key[0] and conf >= _SURE:
+                    break
             if best is not None:
                 out.append(best[1])
         return sorted(out, key=lambda r: (not PLATE_PATTERN.match(r.text), -r.confidence))
