@@ -38,7 +38,7 @@ class _ReaderBase(_Strict):
 class PlateReaderConfig(_ReaderBase):
     """Licence plates on vehicles: text, colour and the plate's crop, for parking (违停) evidence."""
 
-    type: Literal["plate"]
+    type: Literal["plate"] = Field(description="`plate`: a licence plate reader.")
     classes: list[str] = Field(["car", "truck", "bus"], min_length=1,
                                description="Vehicle classes whose plates are read.")
     engine: str = Field(
@@ -54,7 +54,7 @@ class PlateReaderConfig(_ReaderBase):
 class ClassifierReaderConfig(_ReaderBase):
     """A state classifier on a crop (a bin full or empty, a manhole cover present or missing): a city's ONNX model."""
 
-    type: Literal["classifier"]
+    type: Literal["classifier"] = Field(description="`classifier`: an ONNX image classifier giving a state.")
     attribute: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Name of the state in events, e.g. "
                            "`bin_state`: `attributes.bin_state` carries the label and its confidence.")
     path: Path = Field(description="ONNX classifier: one image input (N x 3 x H x W, or N x H x W x 3) and one "
