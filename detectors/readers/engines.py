@@ -45,6 +45,11 @@ def plate_engine(cfg: PlateReaderConfig, data_dir: Path) -> PlateReader:
 
 
 def build_reader(cfg: PlateReaderConfig | ClassifierReaderConfig, data_dir: Path) -> Reader:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise RuntimeError("readers need ONNX Runtime: install the `plates` extra "
+                           "(pip install 'xueliang-ingest[plates]')") from None
     if cfg.type == "plate":
         return PlateStateReader(plate_engine(cfg, data_dir))
     from detectors.readers.classifier import OnnxClassifier
