@@ -77,6 +77,23 @@ def test_plate_photos_exact_match_rate(photo_reads, capsys):
     assert colours >= 0.6 * len(truth), lines
 
 
+def test_plate_photos_downscaled(reader, capsys):
+    """The same photos at 40 % of their size, re-encoded at JPEG quality 70: smaller, blurrier
+    plates, as a street camera further away sees them (the tight crop is left out)."""
+    exact, got_all = 0, []
+    truth = {n: t for n, t in _truth().items() if t[1] != "yellow-crop"}
+    for name, (plate, _kind) in sorted(truth.items()):
+        img = cv2.imread(str(PLATES / name))
+        small = cv2.resize(img, (int(img.shape[1] * 0.4), int(img.shape[0] * 0.4)), interpolation=cv2.INTER_AREA)
+        small = cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_COLOR)
+        found = reader.read(small)
+        exact += bool(found) and found[0].text == plate
+        got_all.append(found[0].text if found else None)
+    with capsys.disabled():
+        print(f"\nplate reader exact match at 40 % size, JPEG 70: {exact}/{len(truth)}: {got_all}")
+    assert exact >= 0.4 * len(truth), got_all
+
+
 def test_every_read_is_a_plausible_plate_number(photo_reads):
     for name, found in photo_reads.items():
         for plate in found[:1]:

@@ -188,7 +188,11 @@ class OnnxPlateReader:
 
     def read(self, image: np.ndarray) -> list[PlateRead]:
         out = []
-        for _score, corners in self.detect(image):
+        found = self.detect(image)
+        h, w = image.shape[:2]
+        if not found and 2.0 <= w / h <= 6.0 and h <= 200:  # a plate cropped to its edges, too tight to detect
+            found = [(0.0, np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32))]
+        for _score, corners in found:
             tl, tr, br, bl = corners
             width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
             height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2

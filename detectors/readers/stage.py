@@ -115,13 +115,12 @@ class ReaderStage:
         """The readings an incident's event carries: those of its main track (the condition's box),
         fixed when it opens so that its later events say the same."""
         iid = change.incident_id
-        if iid in self._incidents and change.status != "opened":
-            out = self._incidents[iid]
-            if change.status == "cleared":
-                del self._incidents[iid]
-            return out
-        out = self._current(analyser, change)
-        if change.status != "cleared":
+        out = self._incidents.get(iid) if change.status != "opened" else None
+        if not out:  # opening, or nothing was readable when it opened: what the track has now
+            out = self._current(analyser, change)
+        if change.status == "cleared":
+            self._incidents.pop(iid, None)
+        else:
             self._incidents[iid] = out
         return out
 
