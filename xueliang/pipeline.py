@@ -128,8 +128,7 @@ class CameraPipeline:
             self.readers.run(frame.image)
         for change in changes:
             stored = {}
-            readings = (self.readers.readings(self._rule_stage[change.rule_id], change)
-                        if self.readers is not None and change.rule_id in self._rule_stage else [])
+            readings = self._readings(change)
             if change.status == "cleared" and change.incident_id in self._awaiting:
                 # Shorter than the clip's tail: the clip goes with the clear, cut up to now.
                 opened, m = self._awaiting.pop(change.incident_id)
@@ -156,11 +155,15 @@ class CameraPipeline:
                 stored = self._cut(m, media_now)
                 if stored:
                     update = replace(opened, status="updated", at=media_now)
-                    readings = (self.readers.readings(self._rule_stage[opened.rule_id], update)
-                                if self.readers is not None and opened.rule_id in self._rule_stage else [])
                     out.append(self._to_events.apply(
-                        self.factory.make(update, self.context, occurred_at, stored, media_time_s), readings))
+                        self.factory.make(update, self.context, occurred_at, stored, media_time_s),
+                        self._readings(update)))
         return out
+
+    def _readings(self, change: IncidentChange) -> list:
+        """What the camera's readers read on the change's subject (plate, states); [] without readers."""
+        i = self._rule_stage.get(change.rule_id)
+        return self.readers.readings(i, change) if self.readers is not None and i is not None else []
 
     def _before(self, change: IncidentChange, frame: Frame) -> dict:
         """The scene a second before the dumped object appeared, from the packet ring."""
