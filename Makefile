@@ -38,6 +38,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 models: $(MODEL)
+	$(BIN)/xueliang models fetch-plates --data-dir $(DATA)
 
 $(MODEL): | $(STAMP)
 	$(BIN)/xueliang models fetch --backend openvino --data-dir $(DATA)

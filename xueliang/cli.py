@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from xueliang import config_env
+from xueliang import cli_plates, config_env
 from xueliang.config import ENV_ONLY, ConfigError, ServiceConfig, load_config
 
 EXIT_CONFIG = 2
@@ -366,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--imgsz", type=int, default=640)
     s.add_argument("--data-dir", default=os.environ.get("XUELIANG_DATA_DIR", ".data"))
     s.set_defaults(func=cmd_models_fetch)
+    cli_plates.add_parser(m)
 
     sn = sub.add_parser("sensors", help="sensor tools").add_subparsers(dest="sensors_command", required=True)
     s = sn.add_parser("simulate", help="publish realistic readings for the config's sensors (demo)")

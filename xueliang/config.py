@@ -26,6 +26,7 @@ from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConf
 from ingest.config import VideoInputConfig
 from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
+from detectors.readers.config import READER_TYPES, PrivacyConfig, ReaderConfig, reader_problems, resolve_reader_paths
 from detectors.sensor_config import SENSOR_RULE_TYPES
 from detectors.quality import QualityConfig
 from xueliang import config_env
@@ -64,6 +65,9 @@ class CameraConfig(_Strict):
         default_factory=list,
         description="Extra models (garbage, fire and smoke, manhole covers, ...) whose classes map to categories.",
     )
+    readers: list[ReaderConfig] = Field(
+        default_factory=list, description="Second-stage readers on the crops of tracked objects: plates on "
+        "vehicles, state classifiers on bins or manhole covers; their readings go into the events.")
     recordings: list[str] = Field(
         default_factory=list,
         description="Recorded clips of this camera (video files) the tuning bench can backtest on; "
@@ -147,6 +151,8 @@ class ServiceConfig(_Strict):
                                    "from the registry topic by consumer group, merge partitioned by grid.")
     restart: RestartConfig = Field(default_factory=RestartConfig, description="What a restart carries over: the "
                                    "incidents open when the process stopped.")
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="Plate numbers (personal data) in "
+                                   "events, logs and API responses.")
 
     @model_validator(mode="after")
     def _sources(self) -> ServiceConfig:
@@ -254,7 +260,7 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         problems = []
         for err in exc.errors():
             # Pydantic puts the rule's discriminator tag in the path; drop the noise.
-            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES + SENSOR_RULE_TYPES)
+            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES + SENSOR_RULE_TYPES + READER_TYPES)
             if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
                 loc += ("type",)
             problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
@@ -282,6 +288,7 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
         if not is_network_url(cam.url) and not Path(cam.url).is_absolute():
             cam.url = str((base / cam.url).resolve())
         cam.recordings = [r if Path(r).is_absolute() else str((base / r).resolve()) for r in cam.recordings]
+        resolve_reader_paths(cam.readers, base)
         for m in cam.models:
             if not m.path.is_absolute():
                 m.path = (base / m.path).resolve()
@@ -316,6 +323,7 @@ def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
                 problems.append((f"{where}.classes.{cls}.category", f"unknown category {c.category!r}; see {catalogue.source}"))
             if c.zone is not None and c.zone not in zones and c.zone != FULL_FRAME:
                 problems.append((f"{where}.classes.{cls}.zone", f"no zone {c.zone!r} on camera {cam.id!r}"))
+    problems += reader_problems(cam.readers, at, cfg.privacy)
     for j, rec in enumerate(cam.recordings):
         if not Path(rec).is_file():
             problems.append((f"{at}.recordings[{j}]", f"video file not found: {rec}"))

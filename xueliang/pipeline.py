@@ -14,6 +14,7 @@ from bridge.events import CameraContext, EventFactory
 from bridge.homography import GroundProjector
 from bridge.event import Event
 from bridge.evidence import EvidenceStore
+from bridge.readings import ReadingsToEvents
 from bridge.verify import PendingVerification, verification_event
 from detectors.analyzer import CameraAnalyzer
 from detectors.batching import DetectRequest
@@ -21,6 +22,7 @@ from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
 from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange, Lifecycle
+from detectors.readers.stage import ReaderStage, ReaderUse
 from detectors.rules.condition import Condition
 from detectors.yolo import YoloDetector
 from ingest.clips import PacketRing
@@ -41,7 +43,7 @@ class Stage:
 class CameraPipeline:
     def __init__(self, cfg: ServiceConfig, camera: CameraConfig, detector: YoloDetector,
                  factory: EventFactory, evidence: EvidenceStore | None,
-                 custom: list[tuple[CustomModelConfig, YoloDetector]] = ()) -> None:
+                 custom: list[tuple[CustomModelConfig, YoloDetector]] = (), readers: list[ReaderUse] = ()) -> None:
         self.camera = camera
         self.factory = factory
         self.evidence = evidence
@@ -88,6 +90,10 @@ class CameraPipeline:
         self._clip = clip
         self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
         self._carried: tuple[list[dict], float] | None = None  # restart: adopted with the first analysed frame
+        # Second-stage readers (plates, states) on the crops of tracks; see detectors/readers/stage.py.
+        self._to_events = ReadingsToEvents(cfg.privacy, evidence)
+        self.readers = ReaderStage(camera.id, list(readers), self._to_events.privacy.log_fields) if readers else None
+        self._rule_stage = {r.id: i for i, s in enumerate(self.stages) for r in s.analyzer.rules}
 
     def detect(self, frame: Frame) -> list[Detections]:
         """Blocking model calls, one per stage (replay); live batches `requests` across cameras."""
@@ -105,16 +111,29 @@ class CameraPipeline:
             self._carried = None
             self.adopt(carried, now, confirm_s, "restart")
         local = at.astimezone(self.tz)
-        changes = [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
+        changes = []
+        for i, (s, d) in enumerate(zip(self.stages, detections)):
+            found = s.analyzer.process(d, now, local)
+            if self.readers is not None:  # which tracks to read: no pixels here, the reads run in `events`
+                self.readers.plan(i, s.analyzer.tracks, now, found)
+            changes += found
         return changes + self.health.on_frame(frame.image, now)
+
+    @property
+    def reads_pending(self) -> bool:
+        """Tracks are due for a second-stage read: live then runs `events` (in a thread) on this frame."""
+        return self.readers is not None and self.readers.pending
 
     def events(self, frame: Frame | None, changes: list[IncidentChange], occurred_at: datetime,
                media_time_s: float | None = None) -> list[Event]:
         """Blocking (JPEG encode and write): live runs it in a thread when there are changes."""
         out = []
         media_now = frame.media_time_s if frame is not None else None
+        if self.readers is not None and self.readers.pending and frame is not None:
+            self.readers.run(frame.image)
         for change in changes:
             stored = {}
+            readings = self._readings(change)
             if change.status == "cleared" and change.incident_id in self._awaiting:
                 # Shorter than the clip's tail: the clip goes with the clear, cut up to now.
                 opened, m = self._awaiting.pop(change.incident_id)
@@ -128,7 +147,9 @@ class CameraPipeline:
                     stored["crop"] = self.evidence.put(crop_jpeg(frame.image, bbox), "jpg")
                 if change.status == "opened" and change.rule_id in self._before_rules:
                     stored |= self._before(change, frame)
-            out.append(self.factory.make(change, self.context, occurred_at, stored, media_time_s))
+            stored |= self._to_events.evidence_items(readings)
+            out.append(self._to_events.apply(self.factory.make(change, self.context, occurred_at, stored, media_time_s),
+                                             readings))
             if change.status == "opened" and self._clip.enabled and self.ring is not None \
                     and media_now is not None and change.rule_id not in self.health.rule_ids:
                 self._awaiting[change.incident_id] = (change, media_now)
@@ -139,8 +160,15 @@ class CameraPipeline:
                 stored = self._cut(m, media_now)
                 if stored:
                     update = replace(opened, status="updated", at=media_now)
-                    out.append(self.factory.make(update, self.context, occurred_at, stored, media_time_s))
+                    out.append(self._to_events.apply(
+                        self.factory.make(update, self.context, occurred_at, stored, media_time_s),
+                        self._readings(update)))
         return out
+
+    def _readings(self, change: IncidentChange) -> list:
+        """What the camera's readers read on the change's subject (plate, states); [] without readers."""
+        i = self._rule_stage.get(change.rule_id)
+        return self.readers.readings(i, change) if self.readers is not None and i is not None else []
 
     def _before(self, change: IncidentChange, frame: Frame) -> dict:
         """The scene a second before the dumped object appeared, from the packet ring."""

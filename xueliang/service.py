@@ -185,7 +185,8 @@ class Service:
                                       cors_origins=cfg.api.cors_origins,
                                       readiness=self.rel.readiness(lambda: self.ready, lambda: self.dispatcher,
                                                                    lambda: [c.view().state for c in self.cameras]),
-                                      notify_dispatch=lambda: self.dispatcher.notify() if self.dispatcher else None))
+                                      notify_dispatch=lambda: self.dispatcher.notify() if self.dispatcher else None,
+                                      plate_role=cfg.privacy.plate_role))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -391,7 +392,7 @@ class Service:
             changes = pipe.analyse(frame, detections, frame.wall_time, occurred)
             cam.analysed_fps.tick()
             events = (await asyncio.to_thread(pipe.events, frame, changes, occurred)
-                      if changes or pipe.clips_pending else [])
+                      if changes or pipe.clips_pending or pipe.reads_pending else [])
         except Exception:  # one bad frame must not stop the camera; it is logged and counted
             cam.errors += 1
             log.exception("camera.analysis_failed", camera=cam.config.id, frame=frame.index)

@@ -10,6 +10,8 @@ from bridge.evidence import EvidenceStore, LocalEvidenceStore
 from bridge.grid import GridIndex
 from bridge.merge_stage import MergeStage
 from detectors.config import CustomModelConfig
+from detectors.readers.engines import build_reader, reader_key
+from detectors.readers.stage import ReaderUse
 from detectors.yolo import YoloDetector
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.pipeline import CameraPipeline
@@ -23,6 +25,7 @@ class Core:
     data_dir: Path = Path(".data")
     merge: MergeStage | None = None  # shared by all cameras: incidents merge across them
     _custom: dict = field(default_factory=dict)
+    _readers: dict = field(default_factory=dict)
 
     def custom_detector(self, cfg: CustomModelConfig) -> YoloDetector:
         """One loaded instance per exported model, shared by the cameras that use it."""
@@ -34,7 +37,20 @@ class Core:
     def pipeline(self, cfg: ServiceConfig, camera_id: str | CameraConfig) -> CameraPipeline:
         camera = cfg.camera(camera_id) if isinstance(camera_id, str) else camera_id
         custom = [(m, self.custom_detector(m)) for m in camera.models]
-        return CameraPipeline(cfg, camera, self.detector, self.factory, self.evidence, custom)
+        return CameraPipeline(cfg, camera, self.detector, self.factory, self.evidence, custom,
+                              self.readers(cfg, camera))
+
+    def readers(self, cfg: ServiceConfig, camera: CameraConfig) -> list[ReaderUse]:
+        """The camera's second-stage readers; one loaded engine per distinct config, shared."""
+        out = []
+        for j, r in enumerate(camera.readers):
+            if r.type == "plate" and cfg.privacy.plates == "off":
+                raise ValueError(f"cameras[{camera.id}].readers[{j}]: plate reading is off (`privacy.plates: off`)")
+            key = reader_key(r)
+            if key not in self._readers:
+                self._readers[key] = build_reader(r, self.data_dir)
+            out.append(ReaderUse(r, self._readers[key]))
+        return out
 
 
 def build_core(cfg: ServiceConfig) -> Core:

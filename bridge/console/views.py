@@ -4,13 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from shapely.geometry import MultiPolygon, Polygon
 
 from bridge.geo import convert
 from bridge.grid import GridIndex
 from bridge.outbox import EventStore
+from bridge.plate_access import visible
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +68,7 @@ def views_router(store: EventStore, grid: GridIndex | None) -> APIRouter:
 
     @r.get("/events/{event_id}", response_model=EventDetail, responses={404: {"description": "No such event."}},
            summary="One event with its incident's whole lifecycle and sources.")
-    async def event_detail(event_id: str) -> EventDetail:
+    async def event_detail(event_id: str, request: Request) -> EventDetail:
         row = await store.get(event_id)
         if row is None:
             raise HTTPException(404, f"event_id: no event {event_id!r}")
@@ -79,7 +80,8 @@ def views_router(store: EventStore, grid: GridIndex | None) -> APIRouter:
             point = list(convert(loc["lon"], loc["lat"], loc.get("crs", "wgs84"), "wgs84"))
         except (KeyError, ValueError) as exc:  # a malformed location only costs the map its dot
             log.warning("console.event_location_unusable", event_id=event_id, error=repr(exc))
-        return EventDetail(seq=row.seq, event=row.event, lifecycle=[e.event | {"seq": e.seq} for e in life],
+        show = visible(request)
+        return EventDetail(seq=row.seq, event=show(row.event), lifecycle=[show(e.event) | {"seq": e.seq} for e in life],
                            sources=sources, point_wgs84=point)
 
     return r
