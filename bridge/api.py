@@ -24,6 +24,7 @@ from bridge.console.views import views_router
 from bridge.evidence import EvidenceStore, media_type
 from bridge.grid import GridIndex
 from bridge.hub import Hub
+from bridge.live.routes import LiveFeatures, live_router
 from bridge.outbox import EventStore
 from bridge.security import AuthContext, auth_router, authenticate
 
@@ -75,11 +76,13 @@ class ApiState:
         grid: GridIndex | None = None,
         tuning: Tuning | None = None,
         cors_origins: list[str] | None = None,
+        live: LiveFeatures | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
         self.deadletters, self.sensors = deadletters, sensors
         self.auth, self.grid, self.tuning, self.cors_origins = auth, grid, tuning, cors_origins or []
+        self.live = live  # live video, overlay, availability (bridge/live/routes.py)
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -97,6 +100,8 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_health_router(state))
     app.include_router(_events_router(state))
     app.include_router(_cameras_router(state))
+    if state.live is not None:
+        app.include_router(live_router(state.live, lambda: [c.id for c in state.cameras()]))
     app.include_router(_sensors_router(state))
     app.include_router(views_router(state.store, state.grid))
     if state.auth is not None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.catalogue import Catalogue
 from bridge.homography import GroundConfig
+from bridge.live.config import LiveConfig
 from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
@@ -123,6 +124,7 @@ class ServiceConfig(_Strict):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig, description="What the platform's feedback does "
                                      "(topic: `kafka.feedback_topic`).")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="Live video in the console from a restreamer.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Camera faults as incidents.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     mqtt: MqttConfig | None = Field(None, description="The MQTT broker sensors report to; needed when `sensors.devices` is not empty.")

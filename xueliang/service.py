@@ -41,6 +41,7 @@ from xueliang.cluster import CameraOwnership, ClusterRecords
 from xueliang.registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.console_live import ConsoleLive
 from xueliang.metrics import CLUSTER_ADOPTED
 from xueliang.feedback import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
@@ -104,6 +105,7 @@ class Service:
         self.records: ClusterRecords | None = None
         self.kafka_merge: KafkaMergeStage | None = None
         self._parked: dict[str, CameraRuntime] = {}  # released, kept in case the next assignment gives them back
+        self.live: ConsoleLive | None = None  # live video, overlay, availability
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -136,7 +138,8 @@ class Service:
 
         for c in self.cameras:
             c.task = asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}")
-        tasks = []
+        self.live = ConsoleLive(cfg, lambda: self.cameras, core.factory.grid)
+        tasks = self.live.start()
         if self.cameras or cfg.cluster.enabled:
             tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
         if cfg.kafka.bootstrap_servers:
@@ -164,7 +167,7 @@ class Service:
                                       self._latest_image, deadletters=self.deadletters,
                                       sensors=self.sensors.views if self.sensors is not None else None,
                                       auth=auth, grid=core.factory.grid, tuning=self.bench,
-                                      cors_origins=cfg.api.cors_origins))
+                                      cors_origins=cfg.api.cors_origins, live=self.live.features))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -196,6 +199,8 @@ class Service:
         for t in tasks:  # the cluster stages first: they hand this worker's cameras and grids on
             if t.get_name() in ("cluster-ownership", "cluster-merge"):
                 t.cancel()
+        if self.live is not None:
+            await self.live.close()
         cluster = [t for t in tasks if t.get_name() in ("cluster-ownership", "cluster-merge")]
         if cluster:  # hand over in time, or give up: with Kafka unreachable the group leave can hang
             done, pending = await asyncio.wait(cluster, timeout=15.0)
@@ -227,6 +232,8 @@ class Service:
             self.store.close()
         if self.deadletters is not None:
             self.deadletters.close()
+        if self.live is not None:
+            self.live.close_db()
         log.info("service.stopped")
 
     def _worker(self, cam: CameraConfig, slot: LatestSlot[Frame], pipeline: CameraPipeline) -> CameraWorker:
