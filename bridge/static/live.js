@@ -24,15 +24,17 @@ const Live = (() => {
     return out;
   }
 
-  // The RFC 6381 codec of the init segment's sample entry (avcC: profile, constraints, level).
+  // The RFC 6381 codecs of the init segment's sample entries: avcC (profile, constraints, level),
+  // hvcC, and AAC audio (mp4a) where a restreamer passes the camera's audio on too.
   function codecOf(moov) {
+    const at = (i, s) => [...s].every((ch, j) => moov[i + j] === ch.charCodeAt(0));
+    let video = null, audio = null;
     for (let i = 0; i + 8 < moov.length; i++) {
-      if (moov[i] === 0x61 && moov[i + 1] === 0x76 && moov[i + 2] === 0x63 && moov[i + 3] === 0x43)  // "avcC"
-        return `avc1.${hex(moov[i + 5])}${hex(moov[i + 6])}${hex(moov[i + 7])}`;
-      if (moov[i] === 0x68 && moov[i + 1] === 0x76 && moov[i + 2] === 0x63 && moov[i + 3] === 0x43)  // "hvcC"
-        return "hvc1.1.6.L93.B0";
+      if (!video && at(i, "avcC")) video = `avc1.${hex(moov[i + 5])}${hex(moov[i + 6])}${hex(moov[i + 7])}`;
+      else if (!video && at(i, "hvcC")) video = "hvc1.1.6.L93.B0";
+      else if (!audio && at(i, "mp4a")) audio = "mp4a.40.2";
     }
-    return null;
+    return video && audio ? `${video},${audio}` : video;
   }
 
   class Player {
