@@ -3,6 +3,7 @@ availability recorder, and the overlay of each camera's last analysed frame."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from bridge.availability import UNOBSERVED, AvailabilityLog, AvailabilityRecorde
 from bridge.grid import GridIndex
 from bridge.live.routes import LiveFeatures, Overlay, overlay_of
 from bridge.live.supervisor import Restreamer
+from ingest.video import is_network_url
 from xueliang.config import CameraConfig, ServiceConfig
 
 log = structlog.get_logger(__name__)
@@ -44,7 +46,8 @@ class ConsoleLive:
         self.recorder = AvailabilityRecorder(self.availability, self._states)
         self._places: dict[tuple, Place] = {}
         self._seen: set[str] = set()
-        self.features = LiveFeatures(self.restreamer, self._overlay, self.availability, self._camera_places)
+        self.features = LiveFeatures(self.restreamer, self._overlay, self.availability, self._camera_places,
+                                     self._position)
 
     def _states(self) -> list[tuple[str, str, float]]:
         now = [(rt.config.id, rt.worker.status.state.value, rt.worker.status.since) for rt in self.runtimes()]
@@ -57,6 +60,14 @@ class ConsoleLive:
         for rt in self.runtimes():
             if rt.config.id == camera_id:
                 return overlay_of(rt.pipeline, camera_id)
+        return None
+
+    def _position(self, camera_id: str) -> float | None:
+        """Where a file camera's playback is now: its live video starts there (the demo's camera)."""
+        for rt in self.runtimes():
+            if rt.config.id == camera_id and not is_network_url(rt.config.url):
+                frame = rt.worker.latest
+                return None if frame is None else frame.media_time_s + max(0.0, time.time() - frame.wall_time)
         return None
 
     def _camera_places(self) -> list[tuple[str, str | None, Place]]:

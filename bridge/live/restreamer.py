@@ -10,7 +10,8 @@ CONFIG.json (written mode 0600 by the supervisor, it holds the cameras' credenti
 
 It answers the subset of go2rtc's HTTP API the console uses, so either can sit behind the proxy:
 `GET /api/streams` (names and viewer counts, never URLs) and `GET /api/stream.mp4?src=<camera id>`
-(an endless fragmented MP4: `ftyp`+`moov`, then one `moof`+`mdat` per frame). A camera is opened
+(an endless fragmented MP4: `ftyp`+`moov`, then one `moof`+`mdat` per frame; for a file, `&start=`
+media seconds says where the camera's analysis is, so both show the same moment). A camera is opened
 when its first viewer arrives (one connection per camera, however many viewers) and closed
 `idle_close_s` after the last leaves. FFmpeg's demuxer and MP4 muxer do the work through PyAV:
 packets are copied, never decoded. A new viewer starts at the latest keyframe (the GOP so far
@@ -32,6 +33,7 @@ import av
 
 from ingest.redact import redact_text
 
+MAX_GOP = 1500  # packets kept since the last keyframe for new viewers (60 s at 25 fps)
 MAX_QUEUED = 400  # fragments waiting for a slow viewer (~15 s at 25 fps); beyond that it is dropped
 
 
@@ -111,11 +113,15 @@ class Source:
         self.thread: threading.Thread | None = None
         self.online = False
         self.last_error: str | None = None
+        self.start_s: float | None = None
 
-    def join(self, viewer: Viewer) -> None:
+    def join(self, viewer: Viewer, start_s: float | None = None) -> None:
+        """`start_s`: where in a file the camera's analysis is now (media seconds, any loop): a file
+        opened for this viewer starts there, so the picture and the analysed frames agree."""
         with self.lock:
             self.pending.append(viewer)
             if self.thread is None or not self.thread.is_alive():
+                self.start_s = start_s
                 self.thread = threading.Thread(target=self._run, name=f"restream-{self.name}", daemon=True)
                 self.thread.start()
 
@@ -165,36 +171,43 @@ class Source:
             self.online, self.last_error = True, None
             log("restreamer.source_open", stream=self.name, codec=src.codec_context.name)
             gop: list[Pkt] = []
-            offset, t0, first, end = 0, time.monotonic(), None, 0
+            base = src.start_time or 0  # pacing: media time `base` plays at wall time t0
+            t0, offset, wrapped, end = time.monotonic(), 0, False, None
+            if not live and self.start_s and inp.duration:  # in step with the camera's analysis
+                pos = self.start_s % (inp.duration / 1_000_000)
+                inp.seek(base + int(pos / src.time_base), stream=src, backward=True)
+                t0 -= pos  # the packets before `pos` (from its keyframe on) go out at once
             while True:
                 for pkt in inp.demux(src):
                     if pkt.dts is None or pkt.size == 0:
                         continue
-                    first = pkt.dts if first is None else first
-                    end = max(end, pkt.dts + (pkt.duration or 1))
+                    if wrapped:  # the file again: its timestamps carry on from the last loop's
+                        offset, wrapped = end - pkt.dts, False
                     p = Pkt(bytes(pkt), None if pkt.pts is None else pkt.pts + offset, pkt.dts + offset,
                             pkt.duration or 0, pkt.is_keyframe)
+                    end = p.dts + max(p.duration, 1)
                     if not live:  # a file plays in real time, like a camera
-                        wait = t0 + float((p.dts - first) * src.time_base) - time.monotonic()
+                        wait = t0 + float((p.dts - base) * src.time_base) - time.monotonic()
                         if wait > 0:
                             time.sleep(wait)
                     if p.key:
                         gop = [p]
                     elif gop:
                         gop.append(p)
+                        if len(gop) > MAX_GOP:  # not kept: new viewers wait for the next keyframe
+                            gop = []
                     self._deliver(src, p, gop)
                     idle_at = self._idle_since(idle_at)
                     if idle_at is not None and time.monotonic() - idle_at >= self.idle_close_s:
                         return idle_at
-                if live or first is None:
+                if live or end is None:
                     raise OSError("the stream ended")
-                offset += end - first  # the file again, its timestamps continuing the last loop's
-                end = first
+                wrapped = True
                 inp.seek(0)
 
     def _deliver(self, template, p: Pkt, gop: list[Pkt]) -> None:
         with self.lock:
-            starting = self.pending if p.key else []
+            starting = self.pending if gop else []  # a GOP in hand: they start with it, at once
             if starting:
                 self.pending = []
             viewers = list(self.viewers)
@@ -205,7 +218,7 @@ class Source:
                 except av.FFmpegError as exc:
                     log("restreamer.viewer_failed", stream=self.name, error=exc)
                     v.closed = True
-        for v in starting:  # on a keyframe: the muxer starts with it
+        for v in starting:  # the GOP so far, from its keyframe to this packet, then live
             v.start(template, gop)
             with self.lock:
                 self.viewers.add(v)
@@ -233,7 +246,8 @@ class Restreamer:
                 source = self.sources.get((query.get("src") or [""])[0])
                 if source is None:
                     return await self._reply(writer, 404, "text/plain", b"no such stream")
-                return await self._stream(source, reader, writer)
+                start = (query.get("start") or [None])[0]
+                return await self._stream(source, reader, writer, float(start) if start else None)
             await self._reply(writer, 404, "text/plain", b"not found")
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the viewer went away
@@ -245,9 +259,9 @@ class Restreamer:
                      "Connection: close\r\n\r\n".encode() + body)
         await writer.drain()
 
-    async def _stream(self, source: Source, reader, writer) -> None:
+    async def _stream(self, source: Source, reader, writer, start_s: float | None) -> None:
         viewer = Viewer(asyncio.get_running_loop())
-        source.join(viewer)
+        source.join(viewer, start_s)
         gone = asyncio.ensure_future(reader.read(1))  # EOF: the proxy closed the connection
         try:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nCache-Control: no-store\r\n"

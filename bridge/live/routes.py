@@ -37,10 +37,12 @@ class Overlay(BaseModel):
 
 def overlay_of(pipeline: Any, camera_id: str) -> Overlay:
     """The last analysed frame's tracks (every stage's analyzer) and the camera's zones. Read only."""
-    tracks = [t for stage in pipeline.stages for t in stage.analyzer.tracks if t.points]
-    at = max((t.last.t for t in tracks), default=None)
+    # The analyzer's tracks include ones lost a moment ago (kept for re-identification): only those
+    # seen in the last analysed frame (the analyzer's newest frame time) are drawn.
+    times = [stage.analyzer._frame_times[-1] for stage in pipeline.stages if stage.analyzer._frame_times]
+    at = max(times, default=None)
     shown = [TrackBox(id=t.id, label=t.label, score=round(float(t.last.score), 3), box=[round(float(v), 4) for v in t.last.box])
-             for t in tracks if t.last.t == at]
+             for stage in pipeline.stages for t in stage.analyzer.tracks if t.points and t.last.t == at]
     zones = [ZoneShape(name=z.name, polygon=[list(p) for p in z.polygon]) for z in pipeline.camera.zones]
     return Overlay(camera_id=camera_id, at=at, tracks=shown, zones=zones)
 
@@ -53,6 +55,7 @@ class LiveFeatures:
     overlay: Callable[[str], Overlay | None] | None = None
     availability: AvailabilityLog | None = None
     places: Callable[[], list[tuple[str, str | None, Place]]] | None = None
+    position: Callable[[str], float | None] | None = None  # a file camera's media time now
 
 
 class RateView(BaseModel):
@@ -107,7 +110,7 @@ def live_router(features: LiveFeatures, camera_ids: Callable[[], list[str]]) -> 
             raise HTTPException(404, f"no live video for camera {camera_id!r}: `live.enabled` is off"
                                 if rs is None else f"no live video for camera {camera_id!r}")
         try:
-            body = await rs.stream(camera_id)
+            body = await rs.stream(camera_id, features.position(camera_id) if features.position else None)
         except LiveUnavailable as exc:
             raise HTTPException(503, str(exc)) from None
         return StreamingResponse(body, media_type="video/mp4", headers={"Cache-Control": "no-store"})

@@ -145,15 +145,17 @@ class Restreamer:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    async def stream(self, camera_id: str) -> AsyncIterator[bytes]:
-        """The camera's live fragmented MP4 from the restreamer, as it comes; ends when it does."""
+    async def stream(self, camera_id: str, start_s: float | None = None) -> AsyncIterator[bytes]:
+        """The camera's live fragmented MP4 from the restreamer, as it comes; ends when it does.
+        `start_s`: for a video file, the media time the camera's analysis is at (see restreamer)."""
         if not self.serves(camera_id) or self.proc is None or self.proc.returncode is not None:
             raise LiveUnavailable(f"no live video for camera {camera_id!r} now")
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, self.port), 5)
         except (OSError, asyncio.TimeoutError) as exc:
             raise LiveUnavailable(f"the restreamer does not answer: {exc!r}") from None
-        writer.write(f"GET /api/stream.mp4?src={camera_id} HTTP/1.1\r\nHost: {HOST}\r\n"
+        start = f"&start={start_s:.3f}" if start_s is not None and self.cfg.server == "builtin" else ""
+        writer.write(f"GET /api/stream.mp4?src={camera_id}{start} HTTP/1.1\r\nHost: {HOST}\r\n"
                      "Connection: close\r\n\r\n".encode())
         status = (await reader.readline()).split()
         headers = {}

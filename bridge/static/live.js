@@ -161,6 +161,10 @@ const Live = (() => {
       this.root.className = "livebox";
       this.root.dataset.camera = cameraId;
       this.root.append(this.video, this.layer, this.notice);
+      this.video.addEventListener("loadedmetadata", () => {  // the box takes the picture's shape: overlay lines up
+        const { videoWidth: w, videoHeight: h } = this.video;
+        if (w && h) this.root.style.aspectRatio = `${w} / ${h}`;
+      });
       this.status = "connecting";
       this.player = new Player(this.video, cameraId, (s, why) => {
         this.status = s; this.root.dataset.live = s;
