@@ -132,16 +132,19 @@ const Live = (() => {
 
   // The last analysed frame's tracks and the camera's zones, in normalised coordinates, drawn
   // over the video (viewBox 0..1 on the video's own box).
+  const STALE_S = 3;  // boxes older than this (analysis behind, or stopped) are not drawn
+
   function drawOverlay(layer, o) {
     layer.replaceChildren();
+    const fresh = o.at !== null && Date.now() / 1000 - o.at < STALE_S;
     for (const z of o.zones) {
       layer.append(svg("polygon", { class: "zone", points: z.polygon.map(p => p.join(",")).join(" ") }));
     }
-    for (const t of o.tracks) {
+    for (const t of fresh ? o.tracks : []) {
       const [x1, y1, x2, y2] = t.box;
       const g = svg("g", { class: "track" });
       g.append(svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1 }));
-      const label = svg("text", { x: x1 + 0.005, y: Math.max(y1 - 0.01, 0.04) });
+      const label = svg("text", { x: x1 + 0.005, y: y1 > 0.06 ? y1 - 0.01 : y1 + 0.05 });  // inside at the top edge
       label.textContent = `${t.label} #${t.id}`;
       g.append(label);
       layer.append(g);
