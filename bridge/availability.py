@@ -4,7 +4,9 @@ camera, street and district over the last day and week computed from them.
 A camera is online while its state is `online`; `connecting`, `stalled` and `offline` count
 against it. Time while the service was not running is not observed: it counts neither way, and
 `observed_s` says how much of the window was. A service that was killed (no `stopped` recorded)
-is taken to have stopped at its last heartbeat, written every `heartbeat_s`.
+is taken to have stopped at its last heartbeat, written every `heartbeat_s`. Rows carry their
+writer (`owner`: the service, or a cluster worker's name), so a worker that starts closes only
+the cameras it ran itself, never those another worker runs now.
 """
 from __future__ import annotations
 
@@ -63,30 +65,29 @@ def rate_of(transitions: Iterable[tuple[float, str]], start: float, end: float) 
 class AvailabilityLog:
     """The state-change table; one writer (the service), reads from the API via threads."""
 
-    def __init__(self, path: Path | str, *, heartbeat_s: float = 60.0) -> None:
-        self.path, self.heartbeat_s = Path(path), heartbeat_s
+    def __init__(self, path: Path | str, *, heartbeat_s: float = 60.0, owner: str = "service") -> None:
+        self.path, self.heartbeat_s, self.owner = Path(path), heartbeat_s, owner
         self._lock = threading.Lock()
         self._db = connect_wal(self.path, "availability log", check_same_thread=False)
         with self._db:
             self._db.execute("CREATE TABLE IF NOT EXISTS camera_states (camera_id TEXT NOT NULL, at REAL NOT NULL, "
-                             "state TEXT NOT NULL)")
+                             "state TEXT NOT NULL, owner TEXT NOT NULL DEFAULT 'service')")
             self._db.execute("CREATE INDEX IF NOT EXISTS camera_states_by_camera ON camera_states (camera_id, at)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS availability_heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), "
+            self._db.execute("CREATE TABLE IF NOT EXISTS availability_heartbeat (owner TEXT PRIMARY KEY, "
                              "at REAL NOT NULL)")
         self._last: dict[str, str] = {}
 
     def open(self, now: float) -> None:
         """Start of a run: cameras left in a watched state by a killed service stop at its last heartbeat."""
         with self._lock, self._db:
-            row = self._db.execute("SELECT at FROM availability_heartbeat WHERE id = 1").fetchone()
-            last = {cid: (at, st) for cid, at, st in self._db.execute(
-                "SELECT camera_id, MAX(at), state FROM camera_states GROUP BY camera_id")}
-            for cid, (at, state) in last.items():
-                if state != UNOBSERVED:
+            row = self._db.execute("SELECT at FROM availability_heartbeat WHERE owner = ?", (self.owner,)).fetchone()
+            last = {cid: (at, st, who) for cid, at, st, who in self._db.execute(
+                "SELECT camera_id, MAX(at), state, owner FROM camera_states GROUP BY camera_id")}
+            for cid, (at, state, who) in last.items():
+                if state != UNOBSERVED and who == self.owner:
                     until = min(max(row[0] if row else at, at), now)
-                    self._db.execute("INSERT INTO camera_states VALUES (?, ?, ?)", (cid, until, UNOBSERVED))
+                    self._db.execute("INSERT INTO camera_states VALUES (?, ?, ?, ?)", (cid, until, UNOBSERVED, self.owner))
                     log.warning("availability.unclean_stop", camera=cid, stopped_at=until)
-                self._last[cid] = UNOBSERVED
             self._beat(now)
 
     def record(self, camera_id: str, state: str, at: float) -> bool:
@@ -94,7 +95,7 @@ class AvailabilityLog:
         if self._last.get(camera_id) == state:
             return False
         with self._lock, self._db:
-            self._db.execute("INSERT INTO camera_states VALUES (?, ?, ?)", (camera_id, at, state))
+            self._db.execute("INSERT INTO camera_states VALUES (?, ?, ?, ?)", (camera_id, at, state, self.owner))
         self._last[camera_id] = state
         return True
 
@@ -103,8 +104,8 @@ class AvailabilityLog:
             self._beat(now)
 
     def _beat(self, now: float) -> None:
-        self._db.execute("INSERT INTO availability_heartbeat VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
-                         (now,))
+        self._db.execute("INSERT INTO availability_heartbeat VALUES (?, ?) "
+                         "ON CONFLICT(owner) DO UPDATE SET at = excluded.at", (self.owner, now))
 
     def transitions(self, camera_id: str, start: float, end: float) -> list[tuple[float, str]]:
         """The changes that matter for [start, end): the last one before it, and those within."""

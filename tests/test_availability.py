@@ -85,3 +85,20 @@ def test_report_per_camera_street_and_district(tmp_path):
     (district,) = rep["districts"]
     assert district["cameras"] == 3 and district["day"]["rate"] == pytest.approx(1.5 / 3, abs=1e-4)
     db.close()
+
+
+def test_a_starting_worker_closes_only_its_own_cameras(tmp_path):
+    path = tmp_path / "console.sqlite3"  # shared by two cluster workers on one data_dir
+    a, b = AvailabilityLog(path, owner="worker-a"), AvailabilityLog(path, owner="worker-b")
+    a.open(T0)
+    b.open(T0)
+    a.record("cam-a", "online", T0)
+    b.record("cam-b", "online", T0)
+    a.heartbeat(T0 + H)
+    a.close()  # worker-a is killed; worker-b runs on
+    a = AvailabilityLog(path, owner="worker-a")
+    a.open(T0 + 2 * H)
+    assert a.transitions("cam-a", T0 - 1, T0 + 3 * H) == [(T0, "online"), (T0 + H, "stopped")]
+    assert a.transitions("cam-b", T0 - 1, T0 + 3 * H) == [(T0, "online")]
+    a.close()
+    b.close()

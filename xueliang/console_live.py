@@ -37,12 +37,14 @@ def place_of(cam: CameraConfig, grid: GridIndex | None) -> Place:
 class ConsoleLive:
     """`runtimes()` gives the service's running cameras (each with `.config`, `.worker`, `.pipeline`)."""
 
-    def __init__(self, cfg: ServiceConfig, runtimes: Callable[[], list[Any]], grid: GridIndex | None) -> None:
+    def __init__(self, cfg: ServiceConfig, runtimes: Callable[[], list[Any]], grid: GridIndex | None,
+                 owner: str = "service") -> None:
+        """`owner`: who writes the availability rows (a cluster worker's name; see bridge/availability.py)."""
         self.cfg, self.runtimes, self.grid = cfg, runtimes, grid
         self.restreamer = (Restreamer(cfg.live, {c.id: c.url for c in cfg.cameras}) if cfg.live.enabled else None)
         if self.restreamer is not None:
             self.restreamer.command(Path("-"))  # a missing go2rtc binary stops the start-up here, named
-        self.availability = AvailabilityLog(cfg.console_db_path)
+        self.availability = AvailabilityLog(cfg.console_db_path, owner=owner)
         self.recorder = AvailabilityRecorder(self.availability, self._states)
         self._places: dict[tuple, Place] = {}
         self._seen: set[str] = set()

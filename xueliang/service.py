@@ -138,7 +138,7 @@ class Service:
 
         for c in self.cameras:
             c.task = asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}")
-        self.live = ConsoleLive(cfg, lambda: self.cameras, core.factory.grid)
+        self.live = ConsoleLive(cfg, lambda: self.cameras, core.factory.grid, self.worker or "service")
         tasks = self.live.start()
         if self.cameras or cfg.cluster.enabled:
             tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
