@@ -92,12 +92,18 @@ class AvailabilityLog:
 
     def record(self, camera_id: str, state: str, at: float) -> bool:
         """Keep a change of state; the same state again is not a change. True when kept."""
-        if self._last.get(camera_id) == state:
-            return False
-        with self._lock, self._db:
-            self._db.execute("INSERT INTO camera_states VALUES (?, ?, ?, ?)", (camera_id, at, state, self.owner))
-        self._last[camera_id] = state
-        return True
+        return self.record_many([(camera_id, state, at)]) == 1
+
+    def record_many(self, states: list[tuple[str, str, float]]) -> int:
+        """(camera id, state, since) of many cameras in one transaction; returns the changes kept."""
+        with self._lock:  # rows are read back in time order, so a late write lands in its place
+            changes = [(cid, at, st, self.owner) for cid, st, at in states if self._last.get(cid) != st]
+            if changes:
+                with self._db:
+                    self._db.executemany("INSERT INTO camera_states VALUES (?, ?, ?, ?)", changes)
+                for cid, _at, st, _owner in changes:
+                    self._last[cid] = st
+        return len(changes)
 
     def heartbeat(self, now: float) -> None:
         with self._lock, self._db:
@@ -169,15 +175,16 @@ class AvailabilityRecorder:
         self._stopped = False
 
     def poll(self) -> None:
-        for cid, state, since in self.states():
-            self.log.record(cid, state, since)
+        self.log.record_many(self.states())
 
     async def run(self, period_s: float = 1.0) -> None:
-        self.log.open(self.clock())
+        """Off the event loop: SQLite may wait for another writer of the same file (cluster workers)."""
+        await asyncio.to_thread(self.log.open, self.clock())
         beat = self.clock()
         try:
             while True:
-                self.poll()
+                states = self.states()
+                await asyncio.to_thread(self.log.record_many, states)
                 if self.clock() - beat >= self.log.heartbeat_s:
                     beat = self.clock()
                     await asyncio.to_thread(self.log.heartbeat, beat)
@@ -191,6 +198,5 @@ class AvailabilityRecorder:
             return
         self._stopped = True
         now = self.clock()
-        for cid, _state, _since in self.states():
-            self.log.record(cid, UNOBSERVED, now)
+        self.log.record_many([(cid, UNOBSERVED, now) for cid, _state, _since in self.states()])
         self.log.heartbeat(now)
