@@ -34,12 +34,13 @@ def cpu_of(proc: psutil.Process) -> float:
     return t.user + t.system
 
 
-def viewers(port: int, n: int, seconds: float) -> int:
+def viewers(port: int, auth: str, n: int, seconds: float) -> int:
     """n HTTP readers of the camera's fMP4 for `seconds`; returns the bytes they got together."""
     got = [0] * n
 
     def read(i: int) -> None:
-        r = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stream.mp4?src=cam", timeout=30)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/stream.mp4?src=cam", headers={"Authorization": auth})
+        r = urllib.request.urlopen(req, timeout=30)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             got[i] += len(r.read1(65536))
@@ -62,9 +63,9 @@ def restreamer_cpu(url: str, n: int, seconds: float) -> tuple[float, int]:
     try:
         time.sleep(2.0)  # listening
         p = psutil.Process(proc.pid)
-        viewers(rs.port, n, 3.0)  # warm: the camera connection is open and steady
+        viewers(rs.port, rs._auth, n, 3.0)  # warm: the camera connection is open and steady
         c0, t0 = cpu_of(p), time.monotonic()
-        nbytes = viewers(rs.port, n, seconds)
+        nbytes = viewers(rs.port, rs._auth, n, seconds)
         return (cpu_of(p) - c0) / (time.monotonic() - t0), nbytes
     finally:
         proc.terminate()

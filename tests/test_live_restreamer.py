@@ -59,6 +59,11 @@ async def test_restreamer_serves_restarts_and_keeps_credentials_private():
                 assert head[4:8] == b"ftyp" and b"moov" in head and b"moof" in head
                 config = next(rs._dir.iterdir())
                 assert stat.S_IMODE(config.stat().st_mode) == 0o600
+                # Its own API is not open to other local users: no password, no video.
+                reader, writer = await asyncio.open_connection("127.0.0.1", rs.port)
+                writer.write(b"GET /api/stream.mp4?src=cam HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert (await reader.readline()).split()[1] == b"401"
+                writer.close()
                 down = await rs.stream("down")  # a camera that cannot be reached: the stream just ends
                 assert [c async for c in down] == []
                 with pytest.raises(LiveUnavailable):
@@ -80,8 +85,9 @@ async def test_restreamer_serves_restarts_and_keeps_credentials_private():
 
 
 def test_go2rtc_config_listens_on_loopback_only_and_names_streams_by_camera():
-    doc = go2rtc_config({"cam-1": "rtsp://u:p@10.0.0.9/s"}, 18555, 0, 18556)
+    doc = go2rtc_config({"cam-1": "rtsp://u:p@10.0.0.9/s"}, 18555, 0, 18556, "pw")
     assert doc["api"]["listen"] == "127.0.0.1:18555" and doc["webrtc"]["listen"] == "127.0.0.1:18556"
+    assert doc["api"]["password"] == "pw"
     assert doc["rtsp"]["listen"] == "" and list(doc["streams"]) == ["cam-1"]
     rs = Restreamer(LiveConfig(enabled=True, server="go2rtc", go2rtc_binary="/nonexistent/go2rtc"),
                     {"cam-1": "rtsp://u:p@10.0.0.9/s", "file-cam": "media/clip.mp4"})

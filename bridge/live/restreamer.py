@@ -5,8 +5,8 @@ Run as a child process of the service (bridge/live/supervisor.py), never by hand
     python -m bridge.live.restreamer CONFIG.json
 
 CONFIG.json (written mode 0600 by the supervisor, it holds the cameras' credentials):
-`{"listen": "127.0.0.1:PORT", "streams": {"<camera id>": "<rtsp url or file>"}, "idle_close_s": 10,
-"open_timeout_s": 10}`.
+`{"listen": "127.0.0.1:PORT", "auth": "user:password", "streams": {"<camera id>": "<rtsp url or file>"},
+"idle_close_s": 10, "open_timeout_s": 10}`; with `auth`, every request needs it (HTTP basic auth).
 
 It answers the subset of go2rtc's HTTP API the console uses, so either can sit behind the proxy:
 `GET /api/streams` (names and viewer counts, never URLs) and `GET /api/stream.mp4?src=<camera id>`
@@ -21,6 +21,8 @@ jumps to the live edge. A file is played in real time and looped (the demo's cam
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import json
 import sys
 import threading
@@ -226,14 +228,21 @@ class Source:
 
 class Restreamer:
     def __init__(self, cfg: dict) -> None:
+        # Basic auth (`"auth": "user:password"`): other local users of the machine get nothing.
+        auth = cfg.get("auth")
+        self.auth = f"Basic {base64.b64encode(auth.encode()).decode()}" if auth else None
         self.sources = {name: Source(name, url, float(cfg.get("idle_close_s", 10)), float(cfg.get("open_timeout_s", 10)))
                         for name, url in cfg["streams"].items()}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = (await reader.readline()).decode("latin-1").split()
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
+            headers = {}
+            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                k, _, v = line.decode("latin-1").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            if self.auth is not None and not hmac.compare_digest(headers.get("authorization", ""), self.auth):
+                return await self._reply(writer, 401, "text/plain", b"unauthorized")
             if len(request) < 2 or request[0] != "GET":
                 return await self._reply(writer, 405, "text/plain", b"only GET")
             url = urlsplit(request[1])

@@ -2,17 +2,20 @@
 
 The child (the built-in `bridge.live.restreamer`, or go2rtc) gets a config file of its own, mode
 0600 in a private temporary folder, with the cameras' URLs and their credentials; it listens on
-127.0.0.1 only, and its stream names are camera ids. It is started again `restart_backoff_s`
+127.0.0.1 only, its API wants a password made afresh at each start of the service (basic auth),
+and its stream names are camera ids. It is started again `restart_backoff_s`
 after it exits, dies with the service (PR_SET_PDEATHSIG, so even a SIGKILLed service leaves
 none behind), and its output is logged through structlog with credentials redacted.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import ctypes
 import json
 import os
 import shutil
+import secrets
 import signal
 import socket
 import sys
@@ -47,10 +50,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def go2rtc_config(streams: dict[str, str], api_port: int, rtsp_port: int, webrtc_port: int) -> dict:
-    """go2rtc's YAML: every listener on loopback, streams named by camera id."""
+def go2rtc_config(streams: dict[str, str], api_port: int, rtsp_port: int, webrtc_port: int,
+                  password: str = "") -> dict:
+    """go2rtc's YAML: every listener on loopback, its API behind basic auth, streams named by camera id."""
     return {
-        "api": {"listen": f"{HOST}:{api_port}", "origin": ""},
+        "api": {"listen": f"{HOST}:{api_port}", "origin": "", "username": "xueliang", "password": password},
         "rtsp": {"listen": f"{HOST}:{rtsp_port}" if rtsp_port else ""},
         "webrtc": {"listen": f"{HOST}:{webrtc_port}" if webrtc_port else ""},
         "srtp": {"listen": ""},
@@ -68,6 +72,9 @@ class Restreamer:
             cameras = {k: v for k, v in cameras.items() if is_network_url(v)}
         self.streams = dict(cameras)
         self.port = cfg.api_port or _free_port()
+        # The restreamer's own API wants this (basic auth), so that other local users get no video.
+        self.password = secrets.token_urlsafe(18)
+        self._auth = "Basic " + base64.b64encode(f"xueliang:{self.password}".encode()).decode()
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
         self._dir: Path | None = None
@@ -89,11 +96,13 @@ class Restreamer:
         self._dir = self._dir or Path(tempfile.mkdtemp(prefix="xueliang-live-"))
         if self.cfg.server == "builtin":
             path = self._dir / "restreamer.json"
-            text = json.dumps({"listen": f"{HOST}:{self.port}", "streams": self.streams,
+            text = json.dumps({"listen": f"{HOST}:{self.port}", "auth": f"xueliang:{self.password}",
+                               "streams": self.streams,
                                "idle_close_s": self.cfg.idle_close_s, "open_timeout_s": self.cfg.open_timeout_s})
         else:
             path = self._dir / "go2rtc.yaml"
-            text = yaml.safe_dump(go2rtc_config(self.streams, self.port, self.cfg.rtsp_port, self.cfg.webrtc_port))
+            text = yaml.safe_dump(go2rtc_config(self.streams, self.port, self.cfg.rtsp_port, self.cfg.webrtc_port,
+                                                self.password))
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the cameras' passwords
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -156,6 +165,7 @@ class Restreamer:
             raise LiveUnavailable(f"the restreamer does not answer: {exc!r}") from None
         start = f"&start={start_s:.3f}" if start_s is not None and self.cfg.server == "builtin" else ""
         writer.write(f"GET /api/stream.mp4?src={camera_id}{start} HTTP/1.1\r\nHost: {HOST}\r\n"
+                     f"Authorization: {self._auth}\r\n"
                      "Connection: close\r\n\r\n".encode())
         status = (await reader.readline()).split()
         headers = {}
