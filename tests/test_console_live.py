@@ -3,8 +3,9 @@
 that is down. The video is each camera's own H.264 through the restreamer child process, read
 by the page as fragmented MP4 over the session-authorised API into Media Source Extensions.
 
-The RTSP password must appear nowhere the browser can see: the page's HTML, any text response
-it received, any WebSocket frame, the API's answers, the video bytes, nor the service's log.
+The RTSP password must appear nowhere the browser can see: the page's HTML, any request it sent
+or text response it received, any WebSocket frame, the API's answers, the video bytes, nor the
+service's log.
 """
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ async def test_camera_wall_plays_live_video_without_leaking_the_password(tmp_pat
                     seen.append(response.url + "\n" + str(response.headers) + f"\n(body unavailable: {exc!r})")
 
             page.on("response", lambda r: pending.append(asyncio.ensure_future(keep(r))))
+            page.on("request", lambda r: seen.append(f"{r.method} {r.url}\n{r.headers}\n{r.post_data or ''}"))
             page.on("websocket", lambda ws: ws.on("framereceived", lambda f: seen.append(str(f))))
             page.on("console", lambda m: seen.append(m.text))
 
