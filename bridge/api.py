@@ -24,6 +24,7 @@ from bridge.console.views import views_router
 from bridge.evidence import EvidenceStore, media_type
 from bridge.grid import GridIndex
 from bridge.hub import Hub
+from bridge.live.routes import LiveFeatures, live_router
 from bridge.outbox import EventStore
 from bridge.outbox_parking import parked_count
 from bridge.parked_api import parked_router
@@ -82,6 +83,7 @@ class ApiState:
         readiness: Readiness | None = None,
         notify_dispatch: Callable[[], None] | None = None,
         plate_role: str = "operator",
+        live: LiveFeatures | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
@@ -89,6 +91,7 @@ class ApiState:
         self.auth, self.grid, self.tuning, self.cors_origins = auth, grid, tuning, cors_origins or []
         self.readiness, self.notify_dispatch = readiness, notify_dispatch  # /readyz reasons; re-sent parked rows
         self.plate_role = plate_role  # least role that sees plate numbers (bridge/plate_access.py)
+        self.live = live  # live video, overlay, availability (bridge/live/routes.py)
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -106,6 +109,8 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_health_router(state))
     app.include_router(_events_router(state))
     app.include_router(_cameras_router(state))
+    if state.live is not None:
+        app.include_router(live_router(state.live, lambda: [c.id for c in state.cameras()]))
     app.include_router(_sensors_router(state))
     app.include_router(parked_router(state.store, state.notify_dispatch))
     app.include_router(views_router(state.store, state.grid))

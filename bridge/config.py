@@ -62,7 +62,7 @@ class ApiConfig(_Strict):
     enabled: bool = Field(True, description="Serve the API and operations page.")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="API tokens; every endpoint but /healthz needs one.")
     console_db: Path | None = Field(
-        None, description="SQLite file of the audit log and the saved camera config versions; default: `<data_dir>/console.sqlite3`.")
+        None, description="SQLite file of the audit log, the saved camera config versions and the cameras' state changes (availability); default: `<data_dir>/console.sqlite3`.")
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser page of theirs (CORS); empty: CORS off.")
 

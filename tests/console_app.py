@@ -9,10 +9,12 @@ import yaml
 
 from bridge.api import ApiState, CameraView, create_app
 from bridge.audit import ConsoleDb
+from bridge.availability import AvailabilityLog, Place
 from bridge.auth import Sessions, TokenStore, new_token
 from bridge.evidence import LocalEvidenceStore
 from bridge.grid import GridIndex
 from bridge.hub import Hub
+from bridge.live.routes import LiveFeatures
 from bridge.outbox import EventStore
 from bridge.security import AuthContext
 from tests.helpers import DATA_DIR, REPO
@@ -45,11 +47,14 @@ class ConsoleApp:
     db: ConsoleDb
     tokens: dict[str, str]
     applied: list[CameraConfig] = field(default_factory=list)
+    availability: AvailabilityLog | None = None
 
     def headers(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     def close(self) -> None:
+        if self.availability is not None:
+            self.availability.close()
         self.bench.close()
         self.store.close()
 
@@ -75,6 +80,9 @@ def make_console_app(tmp_path: Path) -> ConsoleApp:
                        reconnects=0, frames_decoded=0, frames_sampled=0, frames_dropped=0, frames_analysed=0)
             for c in cfg.cameras]
     auth = AuthContext(TokenStore(records), Sessions(3600), db)
+    # Availability from the console db; no restreamer (live video off) and no analysed frames here.
+    live = LiveFeatures(availability=AvailabilityLog(cfg.console_db_path),
+                        places=lambda: [(c.id, c.name, Place()) for c in cfg.cameras])
     app = create_app(ApiState(store, Hub(), LocalEvidenceStore(cfg.evidence_dir), lambda: cams, lambda: True,
-                              auth=auth, grid=grid, tuning=bench))
-    return ConsoleApp(app, store, bench, db, tokens, applied)
+                              auth=auth, grid=grid, tuning=bench, live=live))
+    return ConsoleApp(app, store, bench, db, tokens, applied, live.availability)

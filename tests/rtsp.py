@@ -3,6 +3,7 @@
     server = RtspServer({"cam": CLIP})   # mount name -> mp4 (H.264)
     server.start()                       # blocks until it listens; same port on every restart
     server.url("cam")                    # rtsp://127.0.0.1:PORT/cam
+    RtspServer({...}, credentials=("admin", "pw"))  # basic auth; url() then carries user:pw@
     server.kill(); server.restart()      # a server that dies and comes back
     server.freeze(); server.thaw()       # SIGSTOP / SIGCONT: socket open, no data
     server.stop()
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from tests.brokers import HOST, free_port
 
@@ -25,18 +27,25 @@ SYSTEM_PYTHON = os.environ.get("XUELIANG_GI_PYTHON", "/usr/bin/python3")
 
 
 class RtspServer:
-    def __init__(self, mounts: dict[str, Path | str], port: int | None = None) -> None:
+    def __init__(self, mounts: dict[str, Path | str], port: int | None = None,
+                 credentials: tuple[str, str] | None = None) -> None:
         self.mounts = {k: str(v) for k, v in mounts.items()}
         self.port = port or free_port()
+        self.credentials = credentials  # (user, password): RTSP basic auth on every mount
         self.proc: subprocess.Popen | None = None
 
-    def url(self, mount: str) -> str:
+    def url(self, mount: str, *, with_credentials: bool = True) -> str:
+        if self.credentials and with_credentials:
+            user, password = (quote(part, safe="") for part in self.credentials)
+            return f"rtsp://{user}:{password}@{HOST}:{self.port}/{mount}"
         return f"rtsp://{HOST}:{self.port}/{mount}"
 
     def start(self, timeout: float = 20.0) -> None:
         cmd = [SYSTEM_PYTHON, str(SCRIPT), "--host", HOST, "--port", str(self.port)]
         for name, path in self.mounts.items():
             cmd += ["--mount", f"{name}={path}"]
+        if self.credentials:
+            cmd += ["--user", ":".join(self.credentials)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None

@@ -82,20 +82,39 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):
         src.connect("need-data", need_data)
 
 
+ROLE = "camera-user"
+
+
+def require_password(server, user: str, password: str) -> None:
+    """RTSP basic auth: a client without these credentials gets 401 on every mount."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", ROLE)
+    auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    server.set_auth(auth)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--mount", action="append", required=True, help="NAME=FILE.mp4, served at /NAME")
+    ap.add_argument("--user", help="USER:PASSWORD: every mount then needs these (RTSP basic auth), as cameras do")
     args = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
+    if args.user:
+        require_password(server, *args.user.split(":", 1))
     for spec in args.mount:
         name, _, path = spec.partition("=")
-        mounts.add_factory(f"/{name}", LoopFactory(demux(path)))
+        factory = LoopFactory(demux(path))
+        if args.user:
+            factory.add_role_from_structure(Gst.Structure.from_string(
+                f"{ROLE}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
+        mounts.add_factory(f"/{name}", factory)
     if server.attach(None) == 0:
         raise SystemExit(f"cannot listen on {args.host}:{args.port}")
     loop = GLib.MainLoop()

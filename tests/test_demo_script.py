@@ -47,7 +47,18 @@ def test_demo_script_shows_camera_and_sensor_incidents_and_stops_on_term(tmp_pat
                 kinds = {e["source"]["kind"] for e in events}
                 time.sleep(1)
         assert kinds == {"video", "iot"}, f"incidents from {kinds} only; log: {(tmp_path / 'demo.log').read_text()[-3000:]}"
-        assert len(started) >= 3, started  # mosquitto, the simulator, the service
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30,
+                          headers={"Authorization": f"Bearer {DEMO_TOKEN}"}) as api:
+            video = b""  # the demo camera live (configs/demo.yaml: live.enabled), as the camera wall plays it
+            with api.stream("GET", "/cameras/demo-table/live.mp4") as r:
+                assert r.status_code == 200, r.read()
+                for chunk in r.iter_bytes():
+                    video += chunk
+                    if len(video) > 50_000:
+                        break
+            assert video[4:8] == b"ftyp" and b"moof" in video
+        started = psutil.Process(script.pid).children(recursive=True)
+        assert len(started) >= 4, started  # mosquitto, the simulator, the service, its restreamer
 
         script.send_signal(signal.SIGTERM)
         assert script.wait(timeout=40) is not None

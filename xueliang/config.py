@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bridge.catalogue import Catalogue
 from bridge.homography import GroundConfig
 from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, RetentionConfig
+from bridge.live.config import LiveConfig
 from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
 from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
@@ -138,6 +139,7 @@ class ServiceConfig(_Strict):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig, description="What the platform's feedback does "
                                      "(topic: `kafka.feedback_topic`).")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API and operations page.")
+    live: LiveConfig = Field(default_factory=LiveConfig, description="Live video in the console from a restreamer.")
     health: HealthConfig = Field(default_factory=HealthConfig, description="Camera faults as incidents.")
     log: LogConfig = Field(default_factory=LogConfig, description="Logging.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="How long each store keeps "

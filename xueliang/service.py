@@ -41,6 +41,7 @@ from xueliang.cluster import CameraOwnership, ClusterRecords
 from xueliang.registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
+from xueliang.console_live import ConsoleLive
 from xueliang.metrics import CLUSTER_ADOPTED
 from xueliang.cluster_feedback import IncidentDirectory
 from xueliang.feedback import FeedbackHandler
@@ -108,6 +109,7 @@ class Service:
         self.records: ClusterRecords | None = None
         self.kafka_merge: KafkaMergeStage | None = None
         self._parked: dict[str, CameraRuntime] = {}  # released, kept in case the next assignment gives them back
+        self.live: ConsoleLive | None = None  # live video, overlay, availability
 
     async def run(self) -> None:
         cfg = self.cfg
@@ -147,7 +149,8 @@ class Service:
 
         for c in self.cameras:
             c.task = asyncio.create_task(self._camera_loop(c), name=f"camera-{c.config.id}")
-        tasks = self.rel.tasks()
+        self.live = ConsoleLive(cfg, lambda: self.cameras, core.factory.grid, self.worker or "service")
+        tasks = self.rel.tasks() + self.live.start()
         if self.cameras or cfg.cluster.enabled:
             tasks.append(asyncio.create_task(self._health_loop(), name="camera-health"))
         if cfg.kafka.bootstrap_servers:
@@ -186,7 +189,7 @@ class Service:
                                       readiness=self.rel.readiness(lambda: self.ready, lambda: self.dispatcher,
                                                                    lambda: [c.view().state for c in self.cameras]),
                                       notify_dispatch=lambda: self.dispatcher.notify() if self.dispatcher else None,
-                                      plate_role=cfg.privacy.plate_role))
+                                      plate_role=cfg.privacy.plate_role, live=self.live.features))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
@@ -218,6 +221,8 @@ class Service:
         for t in tasks:  # the cluster stages first: they hand this worker's cameras and grids on
             if t.get_name() in ("cluster-ownership", "cluster-merge"):
                 t.cancel()
+        if self.live is not None:
+            await self.live.close()
         cluster = [t for t in tasks if t.get_name() in ("cluster-ownership", "cluster-merge")]
         if cluster:  # hand over in time, or give up: with Kafka unreachable the group leave can hang
             done, pending = await asyncio.wait(cluster, timeout=15.0)
@@ -250,6 +255,8 @@ class Service:
             self.store.close()
         if self.deadletters is not None:
             self.deadletters.close()
+        if self.live is not None:
+            self.live.close_db()
         log.info("service.stopped")
 
     def _worker(self, cam: CameraConfig, slot: LatestSlot[Frame], pipeline: CameraPipeline) -> CameraWorker:
