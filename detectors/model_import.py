@@ -1,7 +1,7 @@
 """`xueliang models import`: a city's own YOLO detector into the registry, checked and exported.
 
 Accepted: an Ultralytics checkpoint (`.pt`), an ONNX file or an OpenVINO export folder of any
-YOLO detection family Ultralytics exports (v5u, v8, v9, v10, 11, 12, 26), at any square input
+YOLO detection family Ultralytics exports (v5u, v8, v9, v10, 11, 12), at any square input
 size, with any number of classes. Class names come from the model's metadata (Ultralytics writes
 them into the checkpoint, the ONNX metadata and the OpenVINO `metadata.yaml`) or from `classes`.
 

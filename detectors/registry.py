@@ -118,15 +118,20 @@ class Registry:
     def get(self, name: str) -> ModelEntry:
         """The model registered as `name`; raises KeyError with what is registered."""
         entry = self._read(name) if re.match(NAME_PATTERN, name) else None
-        if entry is None and name == BUILTIN:
-            return builtin_entry()
+        if name == BUILTIN:
+            # Its exports are whatever `models fetch` has made (at 640: other sizes sit beside them).
+            entry = entry or builtin_entry()
+            made = {b: rel for b, rel in builtin_entry().exports.items() if (self.data_dir / "models" / rel).exists()}
+            return entry.model_copy(update={"exports": made})
         if entry is None:
             raise KeyError(f"no model {name!r} in the registry {self.root}; registered: {self.names()}; "
                            "add one with `xueliang models import PATH --name NAME`")
         return entry
 
     def names(self) -> list[str]:
-        found = {p.parent.name for p in self.root.glob("*/manifest.json")} if self.root.is_dir() else set()
+        # Folders of imports in progress (or cut short) start with a dot and are not models.
+        found = {p.parent.name for p in self.root.glob("*/manifest.json")
+                 if re.match(NAME_PATTERN, p.parent.name)} if self.root.is_dir() else set()
         return sorted(found | {BUILTIN})
 
     def entries(self) -> list[ModelEntry]:

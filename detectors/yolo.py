@@ -52,15 +52,17 @@ def model_spec(cfg: ModelConfig | CustomModelConfig, data_dir: Path) -> ModelSpe
     if isinstance(cfg, CustomModelConfig) and cfg.path is not None:
         if not cfg.path.exists():
             raise ModelMissing(f"custom model {cfg.name}: {cfg.path} does not exist")
-        return ModelSpec(cfg.name, cfg.path, cfg.backend, cfg.imgsz or _input_size(cfg.backend, cfg.path) or 640,
+        backend = cfg.backend or "onnx"
+        return ModelSpec(cfg.name, cfg.path, backend, cfg.imgsz or _input_size(backend, cfg.path) or 640,
                          model_sha256(cfg.path))
     registered = cfg.model if isinstance(cfg, CustomModelConfig) else cfg.name
     try:
         entry = Registry(data_dir).get(registered)
     except KeyError as exc:
         raise ModelMissing(exc.args[0]) from None
-    path = entry.export_path(cfg.backend, cfg.imgsz, data_dir)
-    return ModelSpec(entry.name, path, cfg.backend, cfg.imgsz or entry.imgsz, entry.sha256, dict(enumerate(entry.classes)))
+    backend = cfg.backend or "openvino"  # an extra model's engine is decided by CustomModelConfig.engine
+    path = entry.export_path(backend, cfg.imgsz, data_dir)
+    return ModelSpec(entry.name, path, backend, cfg.imgsz or entry.imgsz, entry.sha256, dict(enumerate(entry.classes)))
 
 
 class YoloDetector:
@@ -80,10 +82,10 @@ class YoloDetector:
         self.model_name = self.spec.name
         self.sha256 = self.spec.sha256
         self._letterbox = LetterBox((self.imgsz, self.imgsz), auto=False)
-        if cfg.backend != "torch":
+        if self.spec.backend != "torch":
             # NMS is all torch does here: give it one thread so it does not fight the engine's pool.
             torch.set_num_threads(1)
-        self._forward, names = _load_backend(cfg.backend, self.path, threads)
+        self._forward, names = _load_backend(self.spec.backend, self.path, threads)
         if not (self.spec.names or names):
             raise ModelMissing(f"model {self.model_name}: {self.path} carries no class names; "
                                "import it with `xueliang models import PATH --name NAME --classes ...`")
