@@ -23,7 +23,7 @@ import structlog
 import yaml
 
 from detectors.model_store import ultralytics_env
-from detectors.registry import NAME_PATTERN, ModelEntry, ModelSource, Registry, RegistryError, model_sha256, now_iso
+from detectors.registry import BUILTIN, NAME_PATTERN, ModelEntry, ModelSource, Registry, RegistryError, model_sha256, now_iso
 
 log = structlog.get_logger(__name__)
 
@@ -127,6 +127,8 @@ def import_model(source: Path, name: str, data_dir: Path, backends: list[str], c
 
     if not re.match(NAME_PATTERN, name):
         raise ImportRefused(f"--name {name!r}: use lower-case letters, digits, '-' and '_' (at most 64)")
+    if name == BUILTIN:
+        raise ImportRefused(f"--name {name}: the built-in model's name (`xueliang models fetch`); choose another")
     registry = Registry(data_dir)
     if (registry.folder(name) / "manifest.json").exists() and not replace:
         raise RegistryError(f"a model named {name!r} is already registered; remove it first or import with --replace")
@@ -189,8 +191,12 @@ def _stage(source: Path, info: Inspected, staged: Path, backends: list[str], img
             from ultralytics import YOLO
 
             log.info("model.export", model=name, backend=backend, imgsz=imgsz)
-            produced = Path(YOLO(str(staged / "model.pt")).export(format=backend, imgsz=imgsz, half=False,
-                                                                  dynamic=False, verbose=False))
+            try:
+                produced = Path(YOLO(str(staged / "model.pt")).export(format=backend, imgsz=imgsz, half=False,
+                                                                      dynamic=False, verbose=False))
+            except Exception as exc:  # whatever Ultralytics or the exporter raises
+                raise ImportRefused(f"{source.name}: Ultralytics could not export it for {backend} "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
             target = staged / ("model.onnx" if backend == "onnx" else "model_openvino_model")
             if produced != target:
                 shutil.move(str(produced), target)

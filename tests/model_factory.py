@@ -68,3 +68,20 @@ def without_metadata(src: Path, dest: Path) -> Path:
     del proto.metadata_props[:]
     onnx.save(proto, str(dest))
     return dest
+
+
+def short_clip(src: Path, dest: Path, seconds: float) -> Path:
+    """The first `seconds` of a clip, remuxed without re-encoding (keeps the replay tests short)."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dest), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        for packet in inp.demux(vin):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and packet.pts * vin.time_base > seconds:
+                break
+            packet.stream = vout
+            out.mux(packet)
+    return dest

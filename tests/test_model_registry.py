@@ -1,7 +1,8 @@
 """The model registry with real models other than the built-in one: yolov8n exported by
 Ultralytics to ONNX at 320, and a 3-class checkpoint cut from it with renamed classes (imported
-as .pt, exported at import). Both run on a fixture clip, as the main model and as an extra one,
-and their events carry the model's name and sha256. Bad imports leave the registry as it was.
+as .pt, exported at import). Both run on a fixture clip (its first 12 s), as the main model and
+as an extra one, and their events carry the model's name and sha256. Bad imports leave the
+registry as it was.
 
 The Ultralytics exports are slow on a small CPU: each is made once for this module.
 """
@@ -19,7 +20,7 @@ from detectors.model_import import ImportRefused, import_model
 from detectors.model_store import sha256_of
 from detectors.registry import Registry, RegistryError
 from tests.helpers import FIXTURES, REPO, xueliang
-from tests.model_factory import export_onnx, reduced_checkpoint, segmentation_checkpoint, without_metadata
+from tests.model_factory import export_onnx, reduced_checkpoint, segmentation_checkpoint, short_clip, without_metadata
 from xueliang.cli import main
 from xueliang.config import ConfigError, load_config
 from xueliang.replay import replay
@@ -35,7 +36,8 @@ def models(tmp_path_factory):
     street3 = reduced_checkpoint(work / "street3.pt", [0, 2, 39], STREET3)
     coco = import_model(onnx320, "coco320", data, ["onnx"])
     s3 = import_model(street3, "street3", data, ["onnx"], imgsz=320)
-    return {"work": work, "data": data, "onnx320": onnx320, "street3_pt": street3, "coco320": coco, "street3": s3}
+    clip = short_clip(FIXTURES / "bottle-detection.mp4", work / "bottles-12s.mp4", 12.0)  # bottles from the start
+    return {"work": work, "data": data, "clip": clip, "onnx320": onnx320, "street3_pt": street3, "coco320": coco, "street3": s3}
 
 
 def snapshot(data: Path) -> list[str]:
@@ -69,7 +71,7 @@ def camera_config(models, tmp_path: Path, model: dict, camera: dict) -> Path:
         "evidence": {"dir": str(tmp_path / "evidence")},
         "model": model,
         "cameras": [{
-            "id": "shelf", "url": str(FIXTURES / "bottle-detection.mp4"), "analysis_fps": 1,
+            "id": "shelf", "url": str(models["clip"]), "analysis_fps": 1,
             "location": {"lon": 117.005, "lat": 36.655, "crs": "wgs84"},
             "zones": [{"name": "table-top", "polygon": [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]}],
             **camera,
@@ -147,10 +149,12 @@ def test_bad_imports_fail_and_leave_the_registry_unchanged(models, capsys):
         # Too few names for the model's 80 outputs: the check on the bundled frame catches it.
         (nometa, {"classes": ["bin", "bag"]}, "not a detector's with 2 classes"),
         (models["onnx320"], {"imgsz": 640}, "only a checkpoint (.pt) can be exported at another size"),
+        (models["onnx320"], {"name": "yolov8n"}, "the built-in model's name"),
+        (models["onnx320"], {"name": "Bad Name"}, "use lower-case letters"),
     ]
     for path, kw, message in cases:
         with pytest.raises(ImportRefused) as info:
-            import_model(path, "bad", data, ["onnx"], **kw)
+            import_model(path, kw.pop("name", "bad"), data, ["onnx"], **kw)
         assert message in str(info.value), (path, str(info.value))
         assert snapshot(data) == before
     with pytest.raises(RegistryError, match="already registered"):
@@ -182,7 +186,7 @@ def test_eval_compares_models_side_by_side(models, tmp_path):
     path = camera_config(models, tmp_path, {"name": "street3", "backend": "onnx"}, {"classes": {"bottle": BOTTLE}})
     labels = tmp_path / "labels.yaml"
     labels.write_text(yaml.safe_dump({"clips": [{"camera": "shelf", "expected": [
-        {"rule": "model:bottle", "start": 0.0, "end": 40.0}]}]}))
+        {"rule": "model:bottle", "start": 0.0, "end": 12.0}]}]}))
     scores = tmp_path / "scores.json"
     res = xueliang("eval", "-c", str(path), "--labels", str(labels), "--model", "street3", "--model", "coco320",
                    "--json", str(scores), timeout=600)
