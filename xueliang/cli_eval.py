@@ -41,6 +41,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def eval_compare(cfg, labels, args: argparse.Namespace) -> int:
     """`xueliang eval --model A --model B`: the same clips and rules with each model as the main one."""
     from bridge.catalogue import Catalogue
+    from detectors.model_store import ModelMissing
     from detectors.registry import Registry
     from xueliang.evaluate import compare, compare_table, with_model
     from xueliang.model_check import camera_model_problems, main_model_problems
@@ -57,7 +58,11 @@ def eval_compare(cfg, labels, args: argparse.Namespace) -> int:
             for loc, msg in problems:
                 print(f"--model {name}: {loc}: {msg}", file=sys.stderr)
             return EXIT_CONFIG
-    results = compare(cfg, labels, models)
+    try:
+        results = compare(cfg, labels, models)
+    except ModelMissing as exc:
+        print(f"eval: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     registry = Registry(cfg.data_dir)
     sha = {m: registry.get(m).sha256 for m in models}
     if args.json:
