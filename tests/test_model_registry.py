@@ -202,3 +202,16 @@ def test_eval_compares_models_side_by_side(models, tmp_path):
     # A model the registry does not have is refused before anything runs.
     res = xueliang("eval", "-c", str(path), "--labels", str(labels), "--model", "nope")
     assert res.returncode == 2 and "--model nope: model.name" in res.stderr
+
+
+def test_extra_model_is_named_by_registry_or_by_path():
+    from detectors.config import CustomModelConfig
+
+    cls = {"bottle": BOTTLE}
+    by_name = CustomModelConfig(model="coco320", classes=cls)
+    assert by_name.name == "coco320" and by_name.rules()[0].id == "coco320:bottle"
+    assert by_name.engine("openvino").backend == "openvino" and by_name.engine("torch").backend == "onnx"
+    assert CustomModelConfig(name="garbage", path="m.onnx", classes=cls).engine("openvino").backend == "onnx"
+    for bad in ({"model": "a", "path": "m.onnx", "name": "a"}, {}, {"path": "m.onnx"}):
+        with pytest.raises(ValueError):
+            CustomModelConfig(classes=cls, **bad)
