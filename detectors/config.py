@@ -264,7 +264,7 @@ class CustomModelConfig(_Strict):
         None, description="Instead of `model`: the exported model, a `.onnx` file or an `*_openvino_model` folder "
         "with Ultralytics metadata; relative to the config file.")
     backend: Literal["onnx", "openvino"] | None = Field(
-        None, description="Engine that runs it; default: `onnx` with `path`, `model.backend` with `model` (a "
+        None, description="Engine that runs it; default: `onnx` with `path`, `model.backend` with `model` (`onnx` when that is `torch`; a "
         "registered model must have been exported for it).")
     imgsz: int | None = Field(None, ge=160, le=1920, multiple_of=32,
                               description="Input size; default: the model's own (from the registry or the export).")
