@@ -264,8 +264,8 @@ class CustomModelConfig(_Strict):
         None, description="Instead of `model`: the exported model, a `.onnx` file or an `*_openvino_model` folder "
         "with Ultralytics metadata; relative to the config file.")
     backend: Literal["onnx", "openvino"] | None = Field(
-        None, description="Engine that runs it; default: `onnx` with `path`, `model.backend` with `model` (`onnx` when that is `torch`; a "
-        "registered model must have been exported for it).")
+        None, description="Engine that runs it; default: `onnx` with `path`, `model.backend` with `model` "
+        "(`onnx` when that is `torch`; a registered model must have been exported for it).")
     imgsz: int | None = Field(None, ge=160, le=1920, multiple_of=32,
                               description="Input size; default: the model's own (from the registry or the export).")
     min_score: float = Field(0.25, gt=0, le=1, description="Per-detection minimum score before tracking.")
