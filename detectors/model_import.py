@@ -65,6 +65,12 @@ def _size(raw) -> int | None:
     return int(raw) if raw else None
 
 
+def _why(exc: BaseException) -> str:
+    """An engine's error in one line: its type and the start of its message."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0][:240] if lines else ''}"
+
+
 def _truthy(raw) -> bool:
     return str(raw).lower() == "true" if isinstance(raw, str) else bool(raw)
 
@@ -87,7 +93,7 @@ def inspect(path: Path) -> Inspected:
         try:
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-            raise ImportRefused(f"{path}: not an ONNX model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+            raise ImportRefused(f"{path}: not an ONNX model ({_why(exc)})") from None
         meta = session.get_modelmeta().custom_metadata_map
         shape = session.get_inputs()[0].shape
         static = shape[2] if len(shape) == 4 and isinstance(shape[2], int) and shape[2] == shape[3] else None
@@ -101,7 +107,7 @@ def inspect(path: Path) -> Inspected:
             model, ckpt = load_checkpoint(str(path))
         except (torch.serialization.pickle.UnpicklingError, RuntimeError, TypeError, ModuleNotFoundError,
                 EOFError, AttributeError, KeyError, ValueError) as exc:
-            raise ImportRefused(f"{path}: not an Ultralytics checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+            raise ImportRefused(f"{path}: not an Ultralytics checkpoint ({_why(exc)})") from None
         from ultralytics.nn.tasks import guess_model_task
 
         train = ckpt.get("train_args") or {}
@@ -196,7 +202,7 @@ def _stage(source: Path, info: Inspected, staged: Path, backends: list[str], img
                                                                       dynamic=False, verbose=False))
             except Exception as exc:  # whatever Ultralytics or the exporter raises
                 raise ImportRefused(f"{source.name}: Ultralytics could not export it for {backend} "
-                                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+                                    f"({_why(exc)})") from None
             target = staged / ("model.onnx" if backend == "onnx" else "model_openvino_model")
             if produced != target:
                 shutil.move(str(produced), target)
@@ -223,7 +229,7 @@ def _stage(source: Path, info: Inspected, staged: Path, backends: list[str], img
         try:
             ov.save_model(ov.convert_model(str(source)), str(folder / "model.xml"), compress_to_fp16=False)
         except Exception as exc:  # the converter's own error types
-            raise ImportRefused(f"{source}: OpenVINO cannot convert it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+            raise ImportRefused(f"{source}: OpenVINO cannot convert it ({_why(exc)})") from None
         _write_metadata(folder, names, imgsz, info.end2end)
         out["openvino"] = folder.name
     if "onnx" not in backends:
@@ -261,7 +267,7 @@ def _validate(entry: ModelEntry, staged: Path, exports: dict[str, str], data_dir
             seconds = time.perf_counter() - t0
         except Exception as exc:  # whatever the engine raises on a model it cannot run
             raise ImportRefused(f"{entry.source.file}: the {backend} export does not run on {frame.name} "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:300]})") from None
+                                f"({_why(exc)})") from None
         shape = tuple(np.asarray(raw).shape)
         final = len(shape) == 3 and shape[-1] == 6
         end2end |= final

@@ -37,7 +37,8 @@ def models(tmp_path_factory):
     coco = import_model(onnx320, "coco320", data, ["onnx"])
     s3 = import_model(street3, "street3", data, ["onnx"], imgsz=320)
     clip = short_clip(FIXTURES / "bottle-detection.mp4", work / "bottles-12s.mp4", 12.0)  # bottles from the start
-    return {"work": work, "data": data, "clip": clip, "onnx320": onnx320, "street3_pt": street3, "coco320": coco, "street3": s3}
+    return {"work": work, "data": data, "clip": clip, "onnx320": onnx320, "street3_pt": street3,
+            "coco320": coco, "street3": s3}
 
 
 def snapshot(data: Path) -> list[str]:
@@ -119,8 +120,10 @@ def test_check_config_names_the_field(models, tmp_path):
          {"rules": [{"id": "r", "type": "dwell", "category": "market.road-occupation", "zone": "table-top",
                      "classes": ["person"], "min_dwell_s": 3}]},
          "cameras[0].rules[0].classes", "model street3 has no class ['person']"),
-        ({"name": "street3", "backend": "onnx"}, {"classes": {"person": BOTTLE}}, "cameras[0].classes.person", "no class"),
-        ({"name": "street3", "backend": "onnx"}, {"objects": {"car": {"min_score": 0.5}}}, "cameras[0].objects.car", "no class"),
+        ({"name": "street3", "backend": "onnx"}, {"classes": {"person": BOTTLE}},
+         "cameras[0].classes.person", "no class"),
+        ({"name": "street3", "backend": "onnx"}, {"objects": {"car": {"min_score": 0.5}}},
+         "cameras[0].objects.car", "no class"),
         ({"name": "street3", "backend": "onnx"}, {"models": [{"model": "nope", "classes": {"bottle": BOTTLE}}]},
          "cameras[0].models[0].model", "no model 'nope'"),
         ({"name": "street3", "backend": "onnx"}, {"models": [{"model": "coco320", "classes": {"bin": BOTTLE}}]},
