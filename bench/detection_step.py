@@ -54,7 +54,7 @@ def main() -> None:
     model_fps, full_fps = n / min(model_s), n / min(full_s)
     print(json.dumps({
         "clip": os.path.basename(cam.url), "frames": n, "rules": [r.id for r in cam.rules],
-        "backend": cfg.model.backend, "imgsz": cfg.model.imgsz, "cpus": os.cpu_count(),
+        "backend": cfg.model.backend, "imgsz": det.imgsz, "cpus": os.cpu_count(),
         "model_frames_per_s": round(model_fps, 1), "full_frames_per_s": round(full_fps, 1),
         "tracking_and_rules_ms_per_frame": round(1000 * min(rules_s) / n, 2),
         "ratio_full_to_model": round(full_fps / model_fps, 3),

@@ -62,13 +62,13 @@ def main() -> None:
     core = build_core(cfg)
     threads = cfg.model.threads or os.cpu_count() or 1
     # Warm both paths once so neither pays the first-inference cost in its timing.
-    raw_rate(cam.url, 0.5, core.detector.path, cfg.model.imgsz, threads)
-    n_raw, s_raw = raw_rate(cam.url, cam.analysis_fps, core.detector.path, cfg.model.imgsz, threads)
+    raw_rate(cam.url, 0.5, core.detector.path, core.detector.imgsz, threads)
+    n_raw, s_raw = raw_rate(cam.url, cam.analysis_fps, core.detector.path, core.detector.imgsz, threads)
     stats = replay(cfg, args.camera, io.StringIO(), core=core)
     raw_fps, ours_fps = n_raw / s_raw, stats.fps
     result = {
         "clip": Path(cam.url).name, "analysis_fps": cam.analysis_fps, "backend": cfg.model.backend,
-        "imgsz": cfg.model.imgsz, "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "imgsz": core.detector.imgsz, "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
         "raw_frames": n_raw, "raw_frames_per_s": round(raw_fps, 1),
         "replay_frames": stats.frames, "replay_frames_per_s": round(ours_fps, 1), "replay_events": stats.events,
         "ratio_replay_to_raw": round(ours_fps / raw_fps, 3),

@@ -126,9 +126,16 @@ class StateRef(_Model):
 
 
 class DetectorRef(_Model):
-    model: str = Field(description="Model name, e.g. `yolov8n`.")
+    """Provenance: which model, rule and configuration produced the event."""
+
+    model: str = Field(description="Model name: its name in the model registry (`xueliang models list`), e.g. "
+                       "`yolov8n`; an extra model given by path: its config `name`; a sensor: `sensor:<kind>`.")
+    model_sha256: str | None = Field(
+        None, description="sha256 of the model that produced this (as recorded in the registry at import; for a "
+        "folder export, of its .xml then .bin); null for sensors and events from before it was recorded.")
     rule: str = Field(description="Rule id from the camera config.")
-    config_hash: str = Field(description="Hash of the camera's detection config that produced this.")
+    config_hash: str = Field(description="Version of the camera's detection config that produced this: a hash of "
+                             "the model settings, tracker, zones, rules, class mappings and filters.")
 
 
 class Event(_Model):

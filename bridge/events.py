@@ -25,6 +25,7 @@ class CameraContext:
     model: str
     config_hash: str
     rule_models: dict[str, str] = field(default_factory=dict)  # rule id -> model, where not `model`
+    model_sha256: dict[str, str] = field(default_factory=dict)  # model name -> sha256 of its weights
     ground: GroundProjector | None = None  # image-to-ground homography, if control points are set
 
 
@@ -60,7 +61,8 @@ class EventFactory:
     ) -> Event:
         cond = change.condition
         source = SourceRef(kind="video", camera_id=camera.camera_id, zone=change.zone, media_time_s=media_time_s)
-        detector = DetectorRef(model=camera.rule_models.get(change.rule_id, camera.model), rule=change.rule_id,
+        model = camera.rule_models.get(change.rule_id, camera.model)
+        detector = DetectorRef(model=model, model_sha256=camera.model_sha256.get(model), rule=change.rule_id,
                                config_hash=camera.config_hash)
         return self.build(change, camera.categories[change.rule_id], occurred_at, source,
                           self._locate(camera, cond.bbox), detector, evidence)

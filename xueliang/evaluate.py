@@ -24,6 +24,7 @@ from statistics import mean
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from detectors.config import MAIN_MODEL_PREFIX, class_rules
 from xueliang.config import ConfigError, ServiceConfig
 from xueliang.replay import replay
 from xueliang.wiring import build_core
@@ -111,7 +112,10 @@ def match(opened: list[dict], expected: list[Occurrence], slack_s: float, scores
 
 def evaluate(cfg: ServiceConfig, labels: LabelFile) -> dict[str, RuleScore]:
     core = build_core(cfg)
-    scores: dict[str, RuleScore] = {r.id: RuleScore(r.id) for c in labels.clips for r in cfg.camera(c.camera).rules}
+    scores: dict[str, RuleScore] = {}
+    for c in labels.clips:
+        cam = cfg.camera(c.camera)
+        scores.update({r.id: RuleScore(r.id) for r in [*cam.rules, *class_rules(MAIN_MODEL_PREFIX, cam.classes)]})
     for clip in labels.clips:
         out = io.StringIO()
         replay(cfg, clip.camera, out, source=clip.source, core=core)
@@ -127,4 +131,33 @@ def table(scores: dict[str, RuleScore]) -> str:
         rows.append(f"{s.rule:<24} {s.tp:>3} {s.fp:>3} {s.fn:>3}  {d['precision']:>9.3f}  {d['recall']:>6.3f}"
                     f"  {d['mean_delay_s'] if d['mean_delay_s'] is not None else '-':>12}"
                     f"  {d['max_delay_s'] if d['max_delay_s'] is not None else '-':>11}")
+    return "\n".join(rows)
+
+
+def with_model(cfg: ServiceConfig, name: str) -> ServiceConfig:
+    """The config with another registered model as the main model (at that model's own size)."""
+    if name == cfg.model.name:
+        return cfg
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": name, "imgsz": None})})
+
+
+def compare(cfg: ServiceConfig, labels: LabelFile, models: list[str]) -> dict[str, dict[str, RuleScore]]:
+    """Each model as the main model on the same clips and rules: model -> rule -> score."""
+    return {name: evaluate(with_model(cfg, name), labels) for name in models}
+
+
+def compare_table(results: dict[str, dict[str, RuleScore]], sha256: dict[str, str]) -> str:
+    """One block per rule, one row per model, side by side."""
+    width = max(12, *(len(m) for m in results))
+    rows = ["models: " + ", ".join(f"{m} (sha256 {sha256.get(m, '?')[:12]})" for m in results),
+            f"{'rule':<24} {'model':<{width}}  TP  FP  FN  precision  recall  mean delay s  max delay s"]
+    rules = list(dict.fromkeys(r for scores in results.values() for r in scores))
+    for rule in rules:
+        for i, (model, scores) in enumerate(results.items()):
+            s = scores.get(rule, RuleScore(rule))
+            d = s.as_dict()
+            rows.append(f"{rule if i == 0 else '':<24} {model:<{width}} {s.tp:>3} {s.fp:>3} {s.fn:>3}  "
+                        f"{d['precision']:>9.3f}  {d['recall']:>6.3f}"
+                        f"  {d['mean_delay_s'] if d['mean_delay_s'] is not None else '-':>12}"
+                        f"  {d['max_delay_s'] if d['max_delay_s'] is not None else '-':>11}")
     return "\n".join(rows)

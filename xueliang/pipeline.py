@@ -18,7 +18,7 @@ from bridge.readings import ReadingsToEvents
 from bridge.verify import PendingVerification, verification_event
 from detectors.analyzer import CameraAnalyzer
 from detectors.batching import DetectRequest
-from detectors.config import FULL_FRAME_ZONE, CustomModelConfig
+from detectors.config import FULL_FRAME_ZONE, MAIN_MODEL_PREFIX, CustomModelConfig, class_rules
 from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange, Lifecycle
@@ -49,11 +49,18 @@ class CameraPipeline:
         self.evidence = evidence
         self.tz = ZoneInfo(camera.timezone)
         self.stages: list[Stage] = []
-        if camera.rules:
-            main = CameraAnalyzer(camera.id, camera.zones, camera.rules, cfg.tracker, camera.analysis_fps,
+        # The main model's stage: the camera's rules, and its classes mapped to categories.
+        main_rules = [*camera.rules, *class_rules(MAIN_MODEL_PREFIX, camera.classes)]
+        if main_rules:
+            zones = [*camera.zones, FULL_FRAME_ZONE] if camera.classes else camera.zones
+            main = CameraAnalyzer(camera.id, zones, main_rules, cfg.tracker, camera.analysis_fps,
                                   camera.objects, camera.masks)
-            self.stages.append(Stage(detector, detector.class_ids(main.classes), main))
-        categories = {r.id: r.category for r in camera.rules}
+            try:
+                ids = detector.class_ids(main.classes)
+            except ValueError as exc:
+                raise ValueError(f"cameras[{camera.id}]: {exc}") from None
+            self.stages.append(Stage(detector, ids, main))
+        categories = {r.id: r.category for r in main_rules}
         self.health = CameraHealth(camera.id, cfg.health, camera.quality)
         categories.update({rule: cfg.health.category for rule in self.health.rule_ids})
         for j, (mcfg, mdet) in enumerate(custom):
@@ -73,6 +80,7 @@ class CameraPipeline:
             model=cfg.model.name,
             config_hash=camera.detection_hash(cfg.model, cfg.tracker),
             rule_models={r.id: s.detector.model_name for s in self.stages for r in s.analyzer.rules},
+            model_sha256={s.detector.model_name: s.detector.sha256 for s in self.stages},
             ground=GroundProjector(camera.ground) if camera.ground else None,
         )
         # How long each rule takes to see its condition from scratch: a new owner waits that long.

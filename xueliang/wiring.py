@@ -29,14 +29,15 @@ class Core:
 
     def custom_detector(self, cfg: CustomModelConfig) -> YoloDetector:
         """One loaded instance per exported model, shared by the cameras that use it."""
-        key = (str(cfg.path), cfg.backend, cfg.imgsz, cfg.min_score, cfg.iou)
+        key = (cfg.name, str(cfg.path or cfg.model), cfg.backend, cfg.imgsz, cfg.min_score, cfg.iou)
         if key not in self._custom:
             self._custom[key] = YoloDetector(cfg, self.data_dir)
         return self._custom[key]
 
     def pipeline(self, cfg: ServiceConfig, camera_id: str | CameraConfig) -> CameraPipeline:
         camera = cfg.camera(camera_id) if isinstance(camera_id, str) else camera_id
-        custom = [(m, self.custom_detector(m)) for m in camera.models]
+        backend = cfg.model.backend
+        custom = [(m, self.custom_detector(m.engine(backend))) for m in camera.models]
         return CameraPipeline(cfg, camera, self.detector, self.factory, self.evidence, custom,
                               self.readers(cfg, camera))
 
@@ -58,5 +59,6 @@ def build_core(cfg: ServiceConfig) -> Core:
     factory = EventFactory(grid, Catalogue.load(cfg.catalogue))
     # Only load the model when some camera has rules for it (sensors-only, or cameras watched
     # for health alone, need none).
-    detector = YoloDetector(cfg.model, cfg.data_dir) if cfg.cluster.enabled or any(c.rules for c in cfg.cameras) else None
+    needed = cfg.cluster.enabled or any(c.rules or c.classes for c in cfg.cameras)
+    detector = YoloDetector(cfg.model, cfg.data_dir) if needed else None
     return Core(detector, factory, LocalEvidenceStore(cfg.evidence_dir), cfg.data_dir, MergeStage(cfg.merge))
