@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from bridge.api import ApiState, CameraView, create_app
+from bridge.console.map_api import camera_locations
 from bridge.deadletters import DeadLetterStore
 from bridge.audit import ConsoleDb
 from bridge.auth import Sessions, TokenStore
@@ -164,7 +165,9 @@ class Service:
                                       self._latest_image, deadletters=self.deadletters,
                                       sensors=self.sensors.views if self.sensors is not None else None,
                                       auth=auth, grid=core.factory.grid, tuning=self.bench,
-                                      cors_origins=cfg.api.cors_origins))
+                                      cors_origins=cfg.api.cors_origins, map_config=cfg.api.map,
+                                      locations=lambda: camera_locations(c.config for c in self.cameras),
+                                      catalogue=core.factory.catalogue))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM
