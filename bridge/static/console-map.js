@@ -161,7 +161,8 @@ const MapPage = (() => {
       return fail("MapLibre GL JS is not installed on the server: run `make setup` (npm ci --prefix web).");
     if (!settings.grids) return fail("No grid layer is loaded in this service.");
     map = new maplibregl.Map({ container: "map", style: baseStyle(settings), center: [0, 0], zoom: 1, maxZoom: 20,
-                               attributionControl: settings.tile_url ? {} : false, dragRotate: false });
+                               attributionControl: settings.tile_url ? {} : false, dragRotate: false,
+                               fadeDuration: 0 });  // labels appear at once: fewer frames to draw
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
     map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
     await new Promise(resolve => map.once("load", resolve));
