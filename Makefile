@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 DATA   ?= .data
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 MODEL  := $(DATA)/models/yolov8n-640_openvino_model/metadata.yaml
+# Browser libraries the console serves itself (MapLibre GL JS for the map), pinned in web/package-lock.json.
+WEB    := web/node_modules/.installed
 
 export XUELIANG_DATA_DIR := $(abspath $(DATA))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -26,7 +28,7 @@ bench: setup models
 	$(BIN)/python bench/inference_batching.py
 	$(BIN)/python bench/mqtt_throughput.py
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) $(WEB)
 
 system-deps:
 	@sh scripts/system-deps.sh
@@ -36,6 +38,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,export]"
 	@rm -f $(VENV)/.installed-* && touch $@
+
+$(WEB): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@touch $@
 
 models: $(MODEL)
 	$(BIN)/xueliang models fetch-plates --data-dir $(DATA)
@@ -61,4 +67,4 @@ docs-images:
 	python3 scripts/render_diagram.py
 
 clean:
-	rm -rf $(VENV) $(DATA)
+	rm -rf $(VENV) $(DATA) web/node_modules

@@ -18,6 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
+from bridge.catalogue import Catalogue
+from bridge.config import MapConfig
+from bridge.console.map_api import Locations, map_router, mount_library
 from bridge.deadletters import DeadLetterStore
 from bridge.console.tuning import Tuning, tuning_router
 from bridge.console.views import views_router
@@ -84,6 +87,9 @@ class ApiState:
         notify_dispatch: Callable[[], None] | None = None,
         plate_role: str = "operator",
         live: LiveFeatures | None = None,
+        map_config: MapConfig | None = None,
+        locations: Locations | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
@@ -92,6 +98,9 @@ class ApiState:
         self.readiness, self.notify_dispatch = readiness, notify_dispatch  # /readyz reasons; re-sent parked rows
         self.plate_role = plate_role  # least role that sees plate numbers (bridge/plate_access.py)
         self.live = live  # live video, overlay, availability (bridge/live/routes.py)
+        # The map page: its settings, where each camera stands (id -> lon, lat, crs), time limits.
+        self.map_config, self.catalogue = map_config or MapConfig(), catalogue
+        self.locations = locations or (lambda: {})
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -118,6 +127,9 @@ def create_app(state: ApiState) -> FastAPI:
         app.include_router(auth_router(state.auth))
     if state.tuning is not None:
         app.include_router(tuning_router(state.tuning))
+    library = mount_library(app, state.map_config)
+    app.include_router(map_router(state.map_config, state.grid, state.store.path, state.cameras, state.locations,
+                                  state.catalogue, library))
     app.include_router(_pages_router(state))
     app.include_router(_openapi_router(app))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

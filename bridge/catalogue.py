@@ -25,6 +25,10 @@ class CategoryEntry(BaseModel):
     name_en: str | None = Field(None, description="English gloss.")
     major: str = Field(min_length=1, description="Major class (大类).")
     routing: Routing = Field(description="Where the centre should send it, and how urgent it is.")
+    time_limit_s: float | None = Field(
+        None, gt=0, description="Seconds the centre has to handle an incident of this category (e.g. 2 days = 172800); "
+        "the console's light is green for the first half, yellow until the limit, red past it. Unset: the light "
+        "follows the incident's status.")
 
     @property
     def unit(self) -> str:

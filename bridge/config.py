@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +14,7 @@ from bridge.merge_stage import MergeConfig
 from bridge.reliability_config import LoginLimitConfig
 
 __all__ = ["ApiConfig", "AuthConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
-           "LocationConfig", "MergeConfig", "OutboxConfig"]
+           "LocationConfig", "MapConfig", "MergeConfig", "OutboxConfig"]
 
 
 class _Strict(BaseModel):
@@ -56,6 +57,24 @@ class AuthConfig(_Strict):
                                           "tokens) are rate-limited per client address and per token id.")
 
 
+class MapConfig(_Strict):
+    crs: Literal["wgs84", "gcj02", "cgcs2000"] = Field(
+        "wgs84", description="Coordinate system the console's map draws in: grids, cameras and incidents are converted "
+        "into it. Set it to your tiles' system: gcj02 for Amap or Tencent tiles, wgs84 for OpenStreetMap-style tiles.")
+    tile_url: str = Field(
+        "", description="Raster tile URL template of the centre's own tile server, e.g. `http://tiles.local/{z}/{x}/{y}.png`; "
+        "empty: the map has a plain background (no tile server is needed).")
+    tile_attribution: str = Field("", description="Attribution shown under the tiles.")
+    tile_max_zoom: int = Field(18, ge=1, le=22, description="Highest zoom level the tile server has.")
+    simplify_m: float = Field(
+        0.5, ge=0, description="Grid outlines are simplified to within this many metres for drawing (lookup always uses "
+        "the exact polygons); 0 draws them exactly.")
+    library_dir: Path | None = Field(
+        None, description="MapLibre GL JS's `dist` folder, installed by `make setup` (`npm ci --prefix web`) and served at "
+        "`/vendor/maplibre-gl/`; relative to the config file. Default: `web/node_modules/maplibre-gl/dist` of the "
+        "source checkout, else of the working directory (the container image).")
+
+
 class ApiConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address the HTTP API and operations page listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API; 0 picks a free one.")
@@ -65,6 +84,7 @@ class ApiConfig(_Strict):
         None, description="SQLite file of the audit log, the saved camera config versions and the cameras' state changes (availability); default: `<data_dir>/console.sqlite3`.")
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser page of theirs (CORS); empty: CORS off.")
+    map: MapConfig = Field(default_factory=MapConfig, description="The console's map page: tiles, coordinate system, library.")
 
 
 class FeedbackConfig(_Strict):

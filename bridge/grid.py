@@ -150,7 +150,7 @@ class GridIndex:
         self.features = {f.code: f for f in features}
         self.grids = [f for f in features if f.level == scheme.grid_level]
         self._tree = shapely.STRtree([g.geometry for g in self.grids])
-        self._cells = CellIndex(self._tree, [g.geometry for g in self.grids])
+        self._cells = CellIndex([g.geometry for g in self.grids])
         self._codes_arr = np.array([g.code for g in self.grids], dtype=object)
         self._rank = np.argsort(np.argsort(np.array([g.code for g in self.grids])))
         self._matches: dict[str, GridMatch] = {}

@@ -14,6 +14,8 @@ command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 command -v mosquitto_passwd >/dev/null 2>&1 || missing="$missing mosquitto-clients"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+# npm: the console's browser libraries (MapLibre GL JS), installed from web/package-lock.json.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages:$missing — install them with: sudo apt-get install -y$missing" >&2

@@ -71,8 +71,8 @@ async def wait_for(predicate, timeout: float, what: str, proc=None):
 class ServiceProcess:
     """Start with `async with ServiceProcess(tmp_path, doc) as svc:`; `svc.base` is its URL."""
 
-    def __init__(self, tmp_path: Path, doc: dict) -> None:
-        self.tmp_path = tmp_path
+    def __init__(self, tmp_path: Path, doc: dict, *, ready_timeout_s: float = 60) -> None:
+        self.tmp_path, self.ready_timeout_s = tmp_path, ready_timeout_s
         # A fresh admin token for the harness itself; tests add their own roles to the config.
         self.token, record = new_token("test harness", "admin")
         doc.setdefault("api", {}).setdefault("auth", {}).setdefault("tokens", []).append(record.model_dump(exclude_none=True))

@@ -291,6 +291,9 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
     auth = cfg.api.auth
     if auth.tokens_file is not None and not auth.tokens_file.is_absolute():
         auth.tokens_file = (base / auth.tokens_file).resolve()
+    lib = cfg.api.map.library_dir
+    if lib is not None and not lib.is_absolute():
+        cfg.api.map.library_dir = (base / lib).resolve()
     if cfg.catalogue is not None and not cfg.catalogue.is_absolute():
         cfg.catalogue = (base / cfg.catalogue).resolve()
     for cam in cfg.cameras:

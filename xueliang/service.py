@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 
 from bridge.api import ApiState, CameraView, create_app
+from bridge.console.map_api import camera_locations
 from bridge.deadletters import DeadLetterStore
 from bridge.audit import ConsoleDb
 from bridge.auth import Sessions, TokenStore
@@ -189,7 +190,10 @@ class Service:
                                       readiness=self.rel.readiness(lambda: self.ready, lambda: self.dispatcher,
                                                                    lambda: [c.view().state for c in self.cameras]),
                                       notify_dispatch=lambda: self.dispatcher.notify() if self.dispatcher else None,
-                                      plate_role=cfg.privacy.plate_role, live=self.live.features))
+                                      plate_role=cfg.privacy.plate_role, live=self.live.features,
+                                      map_config=cfg.api.map,
+                                      locations=lambda: camera_locations(c.config for c in self.cameras),
+                                      catalogue=core.factory.catalogue))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM

@@ -42,6 +42,7 @@ const Console = (() => {
   function header(here) {
     const nav = el("nav", {},
       el("a", { href: "/", class: here === "live" ? "here" : "", text: "Live alerts" }),
+      el("a", { href: "/static/map.html", class: here === "map" ? "here" : "", text: "Map" }),
       el("a", { href: "/static/cameras.html", class: here === "cameras" ? "here" : "", text: "Camera wall" }),
       el("a", { href: "/static/sensors.html", class: here === "sensors" ? "here" : "", text: "Sensors" }),
       el("a", { href: "/static/health.html", class: here === "health" ? "here" : "", text: "Health" }),
