@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import cv2
+
 from bridge.events import CameraContext, EventFactory
 from bridge.homography import GroundProjector
 from bridge.event import Event
@@ -49,7 +51,7 @@ class CameraPipeline:
         self.stages: list[Stage] = []
         if camera.rules:
             main = CameraAnalyzer(camera.id, camera.zones, camera.rules, cfg.tracker, camera.analysis_fps,
-                                  camera.objects, camera.masks)
+                                  camera.objects, camera.masks, camera.scene if camera.uses_scene else None)
             self.stages.append(Stage(detector, detector.class_ids(main.classes), main))
         categories = {r.id: r.category for r in camera.rules}
         self.health = CameraHealth(camera.id, cfg.health, camera.quality)
@@ -81,8 +83,10 @@ class CameraPipeline:
         clip = camera.clip
         # Enough for `before_s` ahead of an opening, `after_s` behind it, and a long GOP.
         # Dumping shows the scene before the object appeared: keep back to there too.
-        self._before_rules = {r.id for r in camera.rules if r.type == "dumping"}
-        keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0
+        self._before_rules = {r.id for r in camera.rules if r.type in ("dumping", "pile")}
+        # A scene region is reported some seconds after it appeared (it must first stand still).
+        lag = 3 * camera.scene.short_tau_s + camera.scene.confirm_s if camera.uses_scene else 0.0
+        keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0 + lag
                                                      for r in camera.rules if r.type == "dumping")])
         self.ring = PacketRing(keep + 10.0) if (clip.enabled or self._before_rules) and self.stages else None
         self._clip = clip
@@ -100,7 +104,7 @@ class CameraPipeline:
         """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""
         self.frames_analysed += 1
         local = at.astimezone(self.tz)
-        changes = [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
+        changes = [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local, frame.image)]
         return changes + self.health.on_frame(frame.image, now)
 
     def events(self, frame: Frame | None, changes: list[IncidentChange], occurred_at: datetime,
@@ -137,12 +141,21 @@ class CameraPipeline:
                     out.append(self.factory.make(update, self.context, occurred_at, stored, media_time_s))
         return out
 
+    @property
+    def scene_model(self):
+        """The camera's scene model (reference scene, static regions), if a rule uses one."""
+        return self.stages[0].analyzer.scene_model if self.stages else None
+
     def _before(self, change: IncidentChange, frame: Frame) -> dict:
-        """The scene a second before the dumped object appeared, from the packet ring."""
-        if self.ring is None:
-            return {}
-        lag = frame.media_time_s - change.at  # the rules' clock may be wall time: go by the distance
-        image = self.ring.frame_at(change.condition.since + lag - 1.0)
+        """The scene a second before the object appeared, from the packet ring; when the ring does
+        not reach back that far (a pile that has stood for minutes), the scene model's reference."""
+        image = None
+        if self.ring is not None:
+            lag = frame.media_time_s - change.at  # the rules' clock may be wall time: go by the distance
+            image = self.ring.frame_at(change.condition.since + lag - 1.0)
+        if image is None and self.scene_model is not None and self.scene_model.reference_image() is not None:
+            h, w = frame.image.shape[:2]
+            image = cv2.resize(self.scene_model.reference_image(), (w, h), interpolation=cv2.INTER_LINEAR)
         if image is None:
             return {}
         jpeg = annotated_jpeg(image, change.condition.bbox, self._zones.get(change.zone or ""), "before")
