@@ -4,6 +4,7 @@ service's usual rate; the clock is the timeline's, so nothing here depends on ma
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from detectors.config import DumpingRuleConfig, PileRuleConfig, SceneModelConfig
 from detectors.scene_model import SceneModel
@@ -114,3 +115,26 @@ def test_scene_model_state_is_small_and_reports_changes():
     assert obs.changed_boxes and 0 < obs.changed_fraction < 0.5  # the person walking
     assert model.reference_image().shape[1] == 320 and model.overlay((640, 360)).shape == (360, 640, 3)
     assert np.isfinite(obs.gain) and obs.global_change is False
+
+
+@pytest.mark.parametrize("rule, scene, field, words", [
+    ({"type": "pile", "min_static_s": 60, "min_region_area": 0.5}, {}, "rules[0].min_region_area",
+     "not smaller than zone"),
+    ({"type": "dumping", "min_left_s": 30, "min_region_area": 0.4}, {}, "rules[0].min_region_area",
+     "not smaller than zone"),
+    ({"type": "dumping", "min_left_s": -5}, {}, "rules[0].min_left_s", "greater than 0"),
+    ({"type": "pile", "min_static_s": 60}, {"occlusion_s": -1}, "scene.occlusion_s", "greater than 0"),
+    ({"type": "pile", "min_static_s": 60}, {"short_tau_s": 900}, "scene", "shorter than long_tau_s"),
+    ({"type": "dumping", "min_left_s": 30, "min_region_area": 0.2, "max_region_area": 0.1}, {}, "rules[0]",
+     "below max_region_area"),
+])
+def test_meaningless_parameters_are_config_errors_naming_the_field(tmp_path, rule, scene, field, words):
+    from tests.test_config import base_config, problems_of
+
+    doc = base_config()
+    cam = doc["cameras"][0]  # zone z: a triangle of 0.32 of the frame
+    cam["rules"] = [{"id": "r", "category": "city-appearance.stacked-materials", "zone": "z", **rule}]
+    if scene:
+        cam["scene"] = scene
+    lines = "\n".join(problems_of(tmp_path, doc))
+    assert f"cameras[0].{field}" in lines and words in lines, lines

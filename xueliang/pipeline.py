@@ -228,7 +228,7 @@ def rule_duration_s(rule) -> float:
     """Seconds a rule needs to report a condition it has just started to watch."""
     if rule.type == "dumping":
         return rule.min_left_s + rule.carrier_window_s
-    return next((getattr(rule, f) for f in ("min_dwell_s", "min_stationary_s", "min_duration_s")
+    return next((getattr(rule, f) for f in ("min_dwell_s", "min_stationary_s", "min_duration_s", "min_static_s")
                  if hasattr(rule, f)), 0.0)
 
 
