@@ -269,6 +269,8 @@ class SceneModel:
                 c = comps[best]
                 if not r.visible_in(c, grey, thr):  # something stopped in front of it: held as it was
                     r.occluded = True
+                elif r.core is not None and overlap(r.core, c) < 0.5:  # not what was judged: keep its shape
+                    r.seen(r.blob, grey, now)
                 elif c.area < r.blob.area:  # shrunk: only if what it lost looks like the reference again
                     lost = r.mask & ~c.mask
                     r.seen(c if not lost.any() or fg_long[lost].mean() < 0.3 else r.blob, grey, now)
@@ -311,7 +313,7 @@ class SceneModel:
                     appeared = float(np.nanmedian(since)) if np.isfinite(since).any() else cand.first
                     rid = self._next_id
                     self._next_id += 1
-                    self._regions[rid] = Region(rid, c, min(appeared, cand.first), cand.first, now, score)
+                    self._regions[rid] = Region(rid, c, min(appeared, cand.first), cand.first, now, score, core=c)
                     self._regions[rid].seen(c, grey, now)
                 else:
                     self._absorb(c.mask, col)

@@ -31,6 +31,7 @@ class Region:
     static_since: float
     last_seen: float
     score: float
+    core: Component | None = None  # its blob when it was judged: it may grow and shrink, not wander off
     look: np.ndarray | None = None  # its pixels (normalised grey, its box) when last seen
     occluded: bool = False
     gone: int = 0  # consecutive frames its pixels matched the reference

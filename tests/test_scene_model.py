@@ -120,7 +120,7 @@ def test_scene_model_state_is_small_and_reports_changes():
 @pytest.mark.parametrize("rule, scene, field, words", [
     ({"type": "pile", "min_static_s": 60, "min_region_area": 0.5}, {}, "rules[0].min_region_area",
      "not smaller than zone"),
-    ({"type": "dumping", "min_left_s": 30, "min_region_area": 0.4}, {}, "rules[0].min_region_area",
+    ({"type": "dumping", "min_left_s": 30, "min_region_area": 0.4, "max_region_area": 0.9}, {}, "rules[0].min_region_area",
      "not smaller than zone"),
     ({"type": "dumping", "min_left_s": -5}, {}, "rules[0].min_left_s", "greater than 0"),
     ({"type": "pile", "min_static_s": 60}, {"occlusion_s": -1}, "scene.occlusion_s", "greater than 0"),
