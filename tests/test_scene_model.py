@@ -120,8 +120,8 @@ def test_scene_model_state_is_small_and_reports_changes():
 @pytest.mark.parametrize("rule, scene, field, words", [
     ({"type": "pile", "min_static_s": 60, "min_region_area": 0.5}, {}, "rules[0].min_region_area",
      "not smaller than zone"),
-    ({"type": "dumping", "min_left_s": 30, "min_region_area": 0.4, "max_region_area": 0.9}, {}, "rules[0].min_region_area",
-     "not smaller than zone"),
+    ({"type": "dumping", "min_left_s": 30, "min_region_area": 0.4, "max_region_area": 0.9}, {},
+     "rules[0].min_region_area", "not smaller than zone"),
     ({"type": "dumping", "min_left_s": -5}, {}, "rules[0].min_left_s", "greater than 0"),
     ({"type": "pile", "min_static_s": 60}, {"occlusion_s": -1}, "scene.occlusion_s", "greater than 0"),
     ({"type": "pile", "min_static_s": 60}, {"short_tau_s": 900}, "scene", "shorter than long_tau_s"),
@@ -138,3 +138,22 @@ def test_meaningless_parameters_are_config_errors_naming_the_field(tmp_path, rul
         cam["scene"] = scene
     lines = "\n".join(problems_of(tmp_path, doc))
     assert f"cameras[0].{field}" in lines and words in lines, lines
+
+
+def test_tuning_bench_shows_the_scene_model_of_a_backtest():
+    import cv2
+
+    from bridge.console.tuning import Clip
+    from xueliang.tuning import Job
+
+    job = Job("j1", "lane", Clip(index=0, name="lane.mp4", duration_s=60.0), "abc")
+    assert job.view().scene_regions is None  # no rule of the camera uses a scene model
+    tl = Timeline([bag(appear=5.0)])
+    job.scene = SceneModel(SceneModelConfig())
+    for t in range(0, 30):
+        job.scene.update(tl.frame(float(t)), float(t))
+    [region] = job.view().scene_regions
+    assert region.box[0] < 0.5 < region.box[2] and not region.occluded and 3.0 <= region.appeared_s <= 7.0
+    image = job.scene.overlay((640, 360))
+    ok, buf = cv2.imencode(".jpg", image)
+    assert ok and image[..., 2].max() == 255  # the region outlined in red
