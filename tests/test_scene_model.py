@@ -157,3 +157,28 @@ def test_tuning_bench_shows_the_scene_model_of_a_backtest():
     image = job.scene.overlay((640, 360))
     ok, buf = cv2.imencode(".jpg", image)
     assert ok and image[..., 2].max() == 255  # the region outlined in red
+
+
+def test_region_inside_a_parked_vehicle_is_not_left_unless_it_was_there_first():
+    from collections import deque
+
+    from detectors.rules.dumping import dumping
+    from detectors.rules.scene import Scene
+    from detectors.scene_model import SceneRegion
+    from detectors.tracking import Track, TrackPoint
+    from detectors.zones import Zone
+    from tests.scene_composites import GROUND
+
+    def track(tid, label, t0, t1, box):
+        return Track(tid, label, deque(TrackPoint(t0 + i, box, 0.9) for i in range(int(t1 - t0) + 1)), first_seen=t0)
+
+    person = track(1, "person", 18, 22, (0.40, 0.5, 0.48, 0.9))  # stands by the spot, then goes
+    van = track(2, "truck", 0, 100, (0.30, 0.4, 0.80, 0.95))  # parked there all along
+    region = SceneRegion(7, (0.5, 0.7, 0.6, 0.9), 0.02, 20.0, 28.0, 100.0, False, 0.8)
+    zone = Zone(GROUND)
+    # A change on the parked van (a door, a reflection) with someone beside it: the van's.
+    assert dumping(DUMP, zone, Scene(100.0, 0.0, [person, van], [], [region])) == []
+    # The same bag, left before the van parked in front of it, is still left.
+    late_van = track(2, "truck", 50, 100, (0.30, 0.4, 0.80, 0.95))  # alone 20 s by 42, the van at 50
+    [cond] = dumping(DUMP, zone, Scene(100.0, 0.0, [person, late_van], [], [region]))
+    assert cond.since == 20.0 and cond.bbox == region.box

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from detectors.config import DumpingRuleConfig
 from detectors.rules.condition import Condition
-from detectors.rules.scene import REGION_SUBJECT, Scene, in_zone, is_tracked_object, near
+from detectors.rules.scene import REGION_SUBJECT, Scene, in_zone, inside_still_object, is_tracked_object, near
 from detectors.tracking import Track
 from detectors.zones import Zone
 
@@ -75,6 +75,8 @@ def _regions(rule: DumpingRuleConfig, zone: Zone, scene: Scene, carriers: list[T
         window = (reg.appeared_at - rule.carrier_window_s, reg.appeared_at + rule.carrier_window_s)
         if is_tracked_object(scene.tracks, rule.self_classes, reg.box, window[0], rule.self_iou):
             continue  # a car that parked, a person waiting: the region is them
+        if inside_still_object(scene.tracks, rule.self_classes, reg.box, reg.appeared_at, now, rule.stationary_iou):
+            continue  # a change on a parked vehicle, under someone standing still
         if not _carrier_near(carriers, reg.box, *window, rule.near_margin):
             continue  # nobody brought it: light, a shadow that stayed, or scenery
         if left_at(carriers, reg.box, reg.appeared_at, now, rule.min_left_s, rule.near_margin) is None:

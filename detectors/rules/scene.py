@@ -39,3 +39,14 @@ def is_tracked_object(tracks: Sequence[Track], classes: Sequence[str], box, sinc
     """The region is itself one of these tracked objects standing still (a parked car, a person
     waiting): one of their boxes since `since` covers about the same area (IoU >= `min_iou`)."""
     return any(p.t >= since and iou(p.box, box) >= min_iou for t in tracks if t.label in classes for p in t.points)
+
+
+def inside_still_object(tracks: Sequence[Track], classes: Sequence[str], box, appeared_at: float, now: float,
+                        min_iou: float, cover: float = 0.6) -> bool:
+    """The region lies inside a person or vehicle that stands there now and stood there before the
+    region appeared (a change on a parked car, under someone standing still): theirs, not left."""
+    ix = lambda a, b: max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))  # noqa: E731
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    return area > 0 and any(
+        t.label in classes and now - t.last.t <= 2.0 and ix(box, t.last.box) / area >= cover
+        and t.still_since(min_iou) <= appeared_at for t in tracks)
