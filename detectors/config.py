@@ -217,6 +217,120 @@ class DumpingRuleConfig(_RuleBase):
     near_margin: float = Field(0.1, ge=0, le=1, description="Boxes closer than this (fraction of the frame) count as near.")
     warmup_s: float = Field(2.0, ge=0, description="Objects already in view during the first seconds are scenery, never dumped.")
     stationary_iou: float = Field(0.6, gt=0, le=1, description="IoU with its earlier box for the object to count as left standing.")
+    scene_regions: bool = Field(
+        True,
+        description="Also count objects of any kind: static new regions of the camera's scene model (see `scene`), "
+        "not only the model's `object_classes`. A region and a detection at the same place are one object.",
+    )
+    min_region_area: float = Field(
+        0.0008, gt=0, lt=1, description="Smallest scene region that counts as a left object, fraction of the frame.",
+    )
+    max_region_area: float = Field(
+        0.15, gt=0, le=1, description="Largest scene region that counts as one left object, fraction of the frame.",
+    )
+    self_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        description="A scene region that is one of these standing still (a parked car, a person waiting) is not a left "
+        "object: see `self_iou`.",
+    )
+    self_iou: float = Field(
+        0.4, gt=0, le=1,
+        description="A region whose box overlaps a `self_classes` object's box this much (IoU) since it appeared is "
+        "that object standing still, not something left.",
+    )
+
+    @model_validator(mode="after")
+    def _region_sizes(self) -> DumpingRuleConfig:
+        if self.min_region_area >= self.max_region_area:
+            raise ValueError(f"min_region_area ({self.min_region_area}) must be below max_region_area ({self.max_region_area})")
+        return self
+
+
+class PileRuleConfig(_RuleBase):
+    """Piles (乱堆物料 / 积存垃圾渣土): a new region of the scene that stays in a no-storage zone for a long time.
+
+    Objects of any kind (boxes, rubble, sacks), from the camera's scene model; no carrier needed.
+    """
+
+    type: Literal["pile"] = Field(description="Rule type.")
+    min_static_s: float = Field(
+        300.0, gt=0, description="Seconds the region must have been part of the scene before an incident opens.",
+    )
+    min_region_area: float = Field(
+        0.004, gt=0, lt=1, description="Smallest region that counts as a pile, fraction of the frame.",
+    )
+    self_classes: list[str] = Field(
+        default_factory=lambda: ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        description="A region that is one of these standing still (its box overlaps theirs by `self_iou`) is not a pile.",
+    )
+    self_iou: float = Field(0.4, gt=0, le=1, description="Overlap (IoU) with such an object's box that makes it that object.")
+
+
+class SceneModelConfig(_Strict):
+    """The camera's scene model: what the empty scene looks like, for objects of any kind left in it.
+
+    Used by `dumping` (with `scene_regions` on) and `pile` rules; a camera with neither runs none.
+    All persistence is in seconds, whatever the analysis rate.
+    """
+
+    width: int = Field(320, ge=64, le=1280, description="Width the scene is modelled at, pixels (height follows the aspect).")
+    short_tau_s: float = Field(
+        6.0, gt=0,
+        description="Time constant of the short-term background, seconds: an object that stops becomes part of it "
+        "after about this long, and is then a static new region.",
+    )
+    long_tau_s: float = Field(
+        600.0, gt=0,
+        description="Time constant with which the reference scene follows slow change (dusk, clouds) where nothing "
+        "new stands, seconds. Never learnt under a region.",
+    )
+    min_contrast: float = Field(
+        20.0, gt=0, le=255,
+        description="Smallest grey-level difference (after scaling each frame's median to 128) that counts as change.",
+    )
+    noise_k: float = Field(
+        4.0, gt=0, description="Change must also exceed this many times the frame's own noise (robust estimate: rain, "
+        "sensor noise at night, compression).",
+    )
+    min_area: float = Field(0.0004, gt=0, lt=1, description="Smallest region the model reports, fraction of the frame.")
+    confirm_s: float = Field(
+        2.0, ge=0, description="A candidate region must stand still this long before it is judged (added, removed, light).",
+    )
+    occlusion_s: float = Field(
+        120.0, gt=0,
+        description="How long a region hidden by something in front of it (a bus, a crowd) is held with its id, seconds.",
+    )
+    forget_after_s: float = Field(
+        7200.0, gt=0,
+        description="A region standing this long becomes part of the reference scene (its incident clears), seconds.",
+    )
+    max_shift: float = Field(
+        0.03, ge=0, le=0.2, description="Largest camera shake compensated, fraction of the width (0: none).",
+    )
+    max_growth: float = Field(
+        3.0, gt=1, description="A region whose blob becomes more than this many times its size grows with it only if "
+        "it still looks as before (a pile that grew); otherwise something stopped in front of it and it is held.",
+    )
+    light_ncc: float = Field(
+        0.8, gt=0, le=1,
+        description="A region whose inside still correlates this much with the reference's texture is light or shadow.",
+    )
+    added_edge_ratio: float = Field(
+        1.25, gt=1,
+        description="Edge energy along a region's outline, now over the reference, at or above which it is an added "
+        "object (at or below its inverse: a removed one, a ghost).",
+    )
+    global_change_fraction: float = Field(
+        0.5, gt=0, le=1,
+        description="When more than this fraction of the frame changes at once (light switched, IR cut, camera moved) "
+        "the reference starts again from that frame, keeping the regions already known.",
+    )
+
+    @model_validator(mode="after")
+    def _taus(self) -> SceneModelConfig:
+        if self.short_tau_s >= self.long_tau_s:
+            raise ValueError(f"short_tau_s ({self.short_tau_s}) must be shorter than long_tau_s ({self.long_tau_s})")
+        return self
 
 
 class ClassConfig(_Strict):
@@ -299,9 +413,9 @@ class CustomModelConfig(_Strict):
 FULL_FRAME = "frame"
 FULL_FRAME_ZONE = ZoneConfig(name=FULL_FRAME, polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
 
-RULE_TYPES = ("dwell", "parking", "occupation", "crowd", "dumping")
+RULE_TYPES = ("dwell", "parking", "occupation", "crowd", "dumping", "pile")
 
 RuleConfig = Annotated[
-    Union[DwellRuleConfig, ParkingRuleConfig, OccupationRuleConfig, CrowdRuleConfig, DumpingRuleConfig],
+    Union[DwellRuleConfig, ParkingRuleConfig, OccupationRuleConfig, CrowdRuleConfig, DumpingRuleConfig, PileRuleConfig],
     Field(discriminator="type"),
 ]

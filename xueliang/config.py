@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from shapely.geometry import Polygon
 
 from bridge.catalogue import Catalogue
 from bridge.homography import GroundConfig
@@ -23,7 +24,7 @@ from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, Retentio
 from bridge.live.config import LiveConfig
 from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
-from detectors.config import RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, TrackerConfig, ZoneConfig
+from detectors.config import FULL_FRAME, RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
 from ingest.config import VideoInputConfig
 from ingest.sensor_config import MqttConfig
 from ingest.video import is_network_url
@@ -74,6 +75,10 @@ class CameraConfig(_Strict):
     readers: list[ReaderConfig] = Field(
         default_factory=list, description="Second-stage readers on the crops of tracked objects: plates on "
         "vehicles, state classifiers on bins or manhole covers; their readings go into the events.")
+    scene: SceneModelConfig = Field(
+        default_factory=SceneModelConfig,
+        description="The scene model (reference scene, static new regions) that `dumping` and `pile` rules use.",
+    )
     recordings: list[str] = Field(
         default_factory=list,
         description="Recorded clips of this camera (video files) the tuning bench can backtest on; "
@@ -99,6 +104,11 @@ class CameraConfig(_Strict):
             raise ValueError(f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai") from None
         return name
 
+    @property
+    def uses_scene(self) -> bool:
+        """Some rule reads the scene model (objects of any kind)."""
+        return any(r.type == "pile" or (r.type == "dumping" and r.scene_regions) for r in self.rules)
+
     def detection_hash(self, model: ModelConfig, tracker: TrackerConfig) -> str:
         """Short hash of everything that decides what this camera reports; events carry it."""
         # Batching changes speed, not results: it stays out of the hash.
@@ -109,6 +119,8 @@ class CameraConfig(_Strict):
                "fps": self.analysis_fps}
         if self.classes:
             doc["classes"] = {k: v.model_dump() for k, v in self.classes.items()}
+        if self.uses_scene:
+            doc["scene"] = self.scene.model_dump()
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -306,6 +318,19 @@ def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
                 m.path = (base / m.path).resolve()
 
 
+def _region_vs_zone(cam: CameraConfig, rule, where: str) -> list[tuple[str, str]]:
+    """A scene region as large as the rule's zone could never be told from the zone itself."""
+    zone = next((z for z in cam.zones if z.name == rule.zone), None)
+    size = getattr(rule, "min_region_area", None)
+    if zone is None or size is None or (rule.type == "dumping" and not rule.scene_regions):
+        return []
+    area = Polygon(zone.polygon).area
+    if size >= area:
+        return [(f"{where}.min_region_area", f"{size} is not smaller than zone {zone.name!r} ({area:.4f} of the frame); "
+                 "the region could never fit in the zone")]
+    return []
+
+
 def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
                     catalogue: Catalogue | None) -> list[tuple[str, str]]:
     """What is wrong with one camera against the rest of the config (also run on registry records)."""
@@ -321,6 +346,7 @@ def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
             problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
         if catalogue is not None and rule.category not in catalogue:
             problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
+        problems += _region_vs_zone(cam, rule, where)
     problems += camera_model_problems(cfg, cam, at, catalogue)
     problems += reader_problems(cam.readers, at, cfg.privacy)
     for j, rec in enumerate(cam.recordings):

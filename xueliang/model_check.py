@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from bridge.catalogue import Catalogue
     from xueliang.config import CameraConfig, ServiceConfig
 
-RULE_CLASS_FIELDS = ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes")
+RULE_CLASS_FIELDS = ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes", "self_classes")
 
 
 def _entry(registry: Registry, name: str, backend: str | None, imgsz: int | None, at: str,

@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import cv2
+
 from bridge.events import CameraContext, EventFactory
 from bridge.homography import GroundProjector
 from bridge.event import Event
@@ -54,7 +56,7 @@ class CameraPipeline:
         if main_rules:
             zones = [*camera.zones, FULL_FRAME_ZONE] if camera.classes else camera.zones
             main = CameraAnalyzer(camera.id, zones, main_rules, cfg.tracker, camera.analysis_fps,
-                                  camera.objects, camera.masks)
+                                  camera.objects, camera.masks, camera.scene if camera.uses_scene else None)
             try:
                 ids = detector.class_ids(main.classes)
             except ValueError as exc:
@@ -91,8 +93,10 @@ class CameraPipeline:
         clip = camera.clip
         # Enough for `before_s` ahead of an opening, `after_s` behind it, and a long GOP.
         # Dumping shows the scene before the object appeared: keep back to there too.
-        self._before_rules = {r.id for r in camera.rules if r.type == "dumping"}
-        keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0
+        self._before_rules = {r.id for r in camera.rules if r.type in ("dumping", "pile")}
+        # A scene region is reported some seconds after it appeared (it must first stand still).
+        lag = 3 * camera.scene.short_tau_s + camera.scene.confirm_s if camera.uses_scene else 0.0
+        keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0 + lag
                                                      for r in camera.rules if r.type == "dumping")])
         self.ring = PacketRing(keep + 10.0) if (clip.enabled or self._before_rules) and self.stages else None
         self._clip = clip
@@ -121,7 +125,7 @@ class CameraPipeline:
         local = at.astimezone(self.tz)
         changes = []
         for i, (s, d) in enumerate(zip(self.stages, detections)):
-            found = s.analyzer.process(d, now, local)
+            found = s.analyzer.process(d, now, local, frame.image)
             if self.readers is not None:  # which tracks to read: no pixels here, the reads run in `events`
                 self.readers.plan(i, s.analyzer.tracks, now, found)
             changes += found
@@ -178,12 +182,21 @@ class CameraPipeline:
         i = self._rule_stage.get(change.rule_id)
         return self.readers.readings(i, change) if self.readers is not None and i is not None else []
 
+    @property
+    def scene_model(self):
+        """The camera's scene model (reference scene, static regions), if a rule uses one."""
+        return self.stages[0].analyzer.scene_model if self.stages else None
+
     def _before(self, change: IncidentChange, frame: Frame) -> dict:
-        """The scene a second before the dumped object appeared, from the packet ring."""
-        if self.ring is None:
-            return {}
-        lag = frame.media_time_s - change.at  # the rules' clock may be wall time: go by the distance
-        image = self.ring.frame_at(change.condition.since + lag - 1.0)
+        """The scene a second before the object appeared, from the packet ring; when the ring does
+        not reach back that far (a pile that has stood for minutes), the scene model's reference."""
+        image = None
+        if self.ring is not None:
+            lag = frame.media_time_s - change.at  # the rules' clock may be wall time: go by the distance
+            image = self.ring.frame_at(change.condition.since + lag - 1.0)
+        if image is None and self.scene_model is not None and self.scene_model.reference_image() is not None:
+            h, w = frame.image.shape[:2]
+            image = cv2.resize(self.scene_model.reference_image(), (w, h), interpolation=cv2.INTER_LINEAR)
         if image is None:
             return {}
         jpeg = annotated_jpeg(image, change.condition.bbox, self._zones.get(change.zone or ""), "before")
@@ -270,7 +283,7 @@ def rule_duration_s(rule) -> float:
     """Seconds a rule needs to report a condition it has just started to watch."""
     if rule.type == "dumping":
         return rule.min_left_s + rule.carrier_window_s
-    return next((getattr(rule, f) for f in ("min_dwell_s", "min_stationary_s", "min_duration_s")
+    return next((getattr(rule, f) for f in ("min_dwell_s", "min_stationary_s", "min_duration_s", "min_static_s")
                  if hasattr(rule, f)), 0.0)
 
 

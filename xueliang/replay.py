@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ingest.video import iter_frames, probe
 from xueliang.config import ServiceConfig
-from xueliang.pipeline import replay_time
+from xueliang.pipeline import CameraPipeline, replay_time
 from xueliang.wiring import Core, build_core
 
 
@@ -26,15 +26,20 @@ class ReplayStats:
 
 def replay(cfg: ServiceConfig, camera_id: str, out: TextIO, *, source: str | None = None,
            start: datetime | None = None, core: Core | None = None,
-           on_frame: Callable[[float], bool] | None = None) -> ReplayStats:
+           on_frame: Callable[[float], bool] | None = None,
+           on_pipeline: Callable[[CameraPipeline], None] | None = None) -> ReplayStats:
     """Write each event as one JSON line to `out`. Rules run on media time; `occurred_at` is the
     recording's start (`start`, else its metadata, else now) plus the media time.
-    `on_frame(media_time_s)` is called after each frame; returning False stops the replay."""
+    `on_frame(media_time_s)` is called after each frame; returning False stops the replay.
+    `on_pipeline(pipeline)` is called once, before the first frame (the tuning bench shows its
+    scene model while the replay runs)."""
     camera = cfg.camera(camera_id)
     url = source or camera.url
     start = start or probe(url).start_time or datetime.now(timezone.utc)
     core = core or build_core(cfg)
     pipe = core.pipeline(cfg, camera_id)
+    if on_pipeline is not None:
+        on_pipeline(pipe)
     stats = ReplayStats()
     t0 = time.perf_counter()
     for frame in iter_frames(camera_id, url, camera.analysis_fps, realtime=False,

@@ -27,10 +27,13 @@ from pydantic import ValidationError
 from bridge.audit import ConfigVersion, ConsoleDb
 from bridge.auth import Principal
 from bridge.catalogue import Catalogue
-from bridge.console.tuning import Backtest, CameraBench, CameraTuning, Clip, Incident, Problems, Version
+from bridge.console.tuning import (Backtest, CameraBench, CameraTuning, Clip, Incident, Problems, SceneRegionView,
+                                   Version)
 from detectors.config import RULE_TYPES
+from detectors.scene_model import SceneModel
 from ingest.video import is_network_url, open_container, probe
 from xueliang.config import CameraConfig, ServiceConfig, _cross_check
+from xueliang.pipeline import CameraPipeline
 from xueliang.replay import replay
 from xueliang.wiring import Core, build_core
 
@@ -96,11 +99,21 @@ class Job:
     incidents: dict[str, Incident] = field(default_factory=dict)
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    scene: SceneModel | None = None  # the replay's scene model, when a rule uses one
 
     def view(self) -> Backtest:
+        regions = None
+        if self.scene is not None:
+            regions = [SceneRegionView(id=r.id, box=[round(v, 4) for v in r.box], area=round(r.area, 5),
+                                       appeared_s=round(r.appeared_at, 2), occluded=r.occluded)
+                       for r in self.scene.regions]
         return Backtest(id=self.id, camera_id=self.camera_id, clip=self.clip, state=self.state,
                         progress_s=round(self.progress_s, 2), frames=self.frames,
-                        incidents=list(self.incidents.values()), error=self.error, config_hash=self.config_hash)
+                        incidents=list(self.incidents.values()), error=self.error, config_hash=self.config_hash,
+                        scene_regions=regions)
+
+    def on_pipeline(self, pipe: CameraPipeline) -> None:
+        self.scene = pipe.scene_model
 
     # replay() writes one JSON line per event: the job reads them as they come
     def write(self, text: str) -> int:
@@ -230,7 +243,8 @@ class Bench:
         try:
             if self._core is None:
                 self._core = build_core(self.cfg)
-            replay(trial, job.camera_id, job, source=path, start=REPLAY_START, core=self._core, on_frame=on_frame)
+            replay(trial, job.camera_id, job, source=path, start=REPLAY_START, core=self._core, on_frame=on_frame,
+                   on_pipeline=job.on_pipeline)
             job.state = "cancelled" if job.cancel.is_set() else "done"
         except Exception as exc:  # reported to the operator through the job; the service goes on
             log.exception("tuning.backtest_failed", job=job.id, camera=job.camera_id)
@@ -241,6 +255,19 @@ class Bench:
     def backtest(self, camera_id: str, job_id: str) -> Backtest | None:
         job = self._jobs.get(job_id)
         return job.view() if job is not None and job.camera_id == camera_id else None
+
+    def scene_jpeg(self, camera_id: str, job_id: str) -> bytes | None:
+        """The backtest's reference scene with its static regions outlined, as it stands now."""
+        job = self._jobs.get(job_id)
+        if job is None or job.camera_id != camera_id or job.scene is None:
+            return None
+        image = job.scene.overlay((640, 360))
+        if image is None:
+            return None
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        return buf.tobytes()
 
     # ------------------------------------------------------------------ save, roll back
 

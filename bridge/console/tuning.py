@@ -83,6 +83,16 @@ class Incident(BaseModel):
     snapshot: str | None = Field(description="Evidence URL of the annotated frame.")
 
 
+class SceneRegionView(BaseModel):
+    """A static new region of the camera's scene model (an object of any kind added to the scene)."""
+
+    id: int = Field(description="Stable while the region persists.")
+    box: list[float] = Field(description="x1, y1, x2, y2, normalised.", examples=[[0.46, 0.78, 0.55, 0.9]])
+    area: float = Field(description="Fraction of the frame.")
+    appeared_s: float = Field(description="Media time its pixels first differed from the reference scene.")
+    occluded: bool = Field(description="Hidden now by something in front of it (held, not cleared).")
+
+
 class Backtest(BaseModel):
     id: str
     camera_id: str
@@ -93,6 +103,9 @@ class Backtest(BaseModel):
     incidents: list[Incident]
     error: str | None = None
     config_hash: str
+    scene_regions: list[SceneRegionView] | None = Field(
+        None, description="The scene model's static regions now (null: no rule of this camera uses the scene model); "
+        "its reference image with them outlined is at `.../scene`.")
 
 
 class SaveRequest(BaseModel):
@@ -112,6 +125,7 @@ class Tuning(Protocol):
     def check(self, camera_id: str, config: CameraTuning) -> str: ...
     def start_backtest(self, camera_id: str, config: CameraTuning, clip: int, who: Principal) -> Backtest: ...
     def backtest(self, camera_id: str, job_id: str) -> Backtest | None: ...
+    def scene_jpeg(self, camera_id: str, job_id: str) -> bytes | None: ...
     async def save(self, camera_id: str, config: CameraTuning, who: Principal, comment: str | None) -> Version: ...
     async def rollback(self, camera_id: str, version: int, who: Principal) -> Version: ...
     def versions(self, camera_id: str) -> list[Version]: ...
@@ -179,6 +193,15 @@ def tuning_router(t: Tuning) -> APIRouter:
         if job is None:
             raise HTTPException(404, f"no backtest {job_id!r} of camera {camera_id!r}")
         return job
+
+    @r.get("/backtests/{job_id}/scene", response_class=Response,
+           responses={**_NOT_FOUND, 200: {"content": {"image/jpeg": {}}}},
+           summary="The backtest's scene model: the reference scene with its static regions outlined (JPEG).")
+    async def scene(camera_id: str, job_id: str, who: Principal = Depends(tuner)) -> Response:
+        jpeg = await asyncio.to_thread(t.scene_jpeg, camera_id, job_id)
+        if jpeg is None:
+            raise HTTPException(404, f"no scene model in backtest {job_id!r} of camera {camera_id!r} (yet)")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @r.post("/config", response_model=Version, status_code=201, responses={**_NOT_FOUND, **_INVALID},
             summary="Save a new version of the camera's config and apply it to this camera only.")

@@ -1,13 +1,20 @@
 """Illegal dumping: a new object that appears next to a person or vehicle and is left behind.
 
-Each dumped object is its own incident (the condition's `subject` is its track), so two bags
-left a minute apart are two work orders.
+Two sources of objects, the same test for both (brought by a carrier, then left alone for
+`min_left_s`):
+- tracks of the detector's droppable `object_classes` (bottle, suitcase, ...);
+- with `scene_regions`, static new regions of the camera's scene model: objects of any kind
+  (a black bin bag at night, a bulk bag, boxes), that a carrier was at around the moment the
+  region appeared. A region that is itself a person or vehicle standing still is not one.
+Each dumped object is its own incident (the condition's `subject` is its track or region), so
+two bags left a minute apart are two work orders; a region and a detection of the same object
+are made one by the analyzer (`detectors.rules.identity`).
 """
 from __future__ import annotations
 
 from detectors.config import DumpingRuleConfig
 from detectors.rules.condition import Condition
-from detectors.rules.scene import Scene, in_zone, near
+from detectors.rules.scene import REGION_SUBJECT, Scene, in_zone, inside_still_object, is_tracked_object, near
 from detectors.tracking import Track
 from detectors.zones import Zone
 
@@ -53,4 +60,27 @@ def dumping(rule: DumpingRuleConfig, zone: Zone, scene: Scene) -> list[Condition
         if left_at(carriers, box, obj.first_seen, now, rule.min_left_s, rule.near_margin) is None:
             continue
         out.append(Condition(rule.id, zone.name, obj.first_seen, obj.median_score(), box, (obj.id,), subject=obj.id))
+    if rule.scene_regions:
+        out += _regions(rule, zone, scene, carriers)
+    return out
+
+
+def _regions(rule: DumpingRuleConfig, zone: Zone, scene: Scene, carriers: list[Track]) -> list[Condition]:
+    now, out = scene.now, []
+    for reg in scene.regions:
+        if not rule.min_region_area <= reg.area <= rule.max_region_area or not zone.contains(*reg.anchor):
+            continue
+        if reg.appeared_at < scene.start + rule.warmup_s:
+            continue
+        window = (reg.appeared_at - rule.carrier_window_s, reg.appeared_at + rule.carrier_window_s)
+        if is_tracked_object(scene.tracks, rule.self_classes, reg.box, window[0], rule.self_iou):
+            continue  # a car that parked, a person waiting: the region is them
+        if inside_still_object(scene.tracks, rule.self_classes, reg.box, reg.appeared_at, now, rule.stationary_iou):
+            continue  # a change on a parked vehicle, under someone standing still
+        if not _carrier_near(carriers, reg.box, *window, rule.near_margin):
+            continue  # nobody brought it: light, a shadow that stayed, or scenery
+        if left_at(carriers, reg.box, reg.appeared_at, now, rule.min_left_s, rule.near_margin) is None:
+            continue
+        out.append(Condition(rule.id, zone.name, reg.appeared_at, reg.score, reg.box, (),
+                             subject=REGION_SUBJECT + reg.id))
     return out
