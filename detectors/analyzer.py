@@ -48,7 +48,7 @@ class CameraAnalyzer:
         self.tracker = Tracker(tracker, analysis_fps)
         self.lifecycles = {
             r.id: Lifecycle(camera_id, r.id, update_interval_s=r.update_interval_s, grace_s=r.grace_s,
-                            cooldown_s=r.cooldown_s)
+                            cooldown_s=r.cooldown_s, min_absent_steps=tracker.min_lost_frames)
             for r in rules
         }
         # Rules look back at most this far (crowd and occupation windows, dwell lengths).
@@ -71,7 +71,10 @@ class CameraAnalyzer:
             self._ids = [i for i, n in names.items() if n in wanted]
         return self._ids
 
-    def process(self, detections: Detections, now: float, local: datetime | None = None) -> list[IncidentChange]:
+    def process(self, detections: Detections, now: float, local: datetime | None = None,
+                image: np.ndarray | None = None) -> list[IncidentChange]:
+        """`image`: the frame the detections come from; with it stationary objects keep their
+        identity through occlusions (their appearance tells them from a newcomer)."""
         if self._start is None:
             self._start = now
         self._frame_times.append(now)
@@ -79,12 +82,13 @@ class CameraAnalyzer:
             self._frame_times.popleft()
         # Only the classes some rule uses are tracked, whatever the detector was asked for.
         wanted = np.isin(detections.cls, self._class_ids(detections.names))
-        self.tracks = self.tracker.update(self.filter(detections[wanted]), now)
+        self.tracks = self.tracker.update(self.filter(detections[wanted]), now, image)
+        occluded = self.tracker.occluded()
         scene = Scene(now, self._start, self.tracker.recent(), self._frame_times)
         changes: list[IncidentChange] = []
         for rule in self.rules:
             active = local is None or is_active(rule.active_hours, local)
             conditions = RULES[rule.type](rule, self.zones[rule.zone], scene) if active else []
             self.conditions[rule.id] = conditions
-            changes.extend(self.lifecycles[rule.id].step(conditions, now))
+            changes.extend(self.lifecycles[rule.id].step(conditions, now, occluded))
         return changes

@@ -84,7 +84,7 @@ class CameraPipeline:
         self._before_rules = {r.id for r in camera.rules if r.type == "dumping"}
         keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0
                                                      for r in camera.rules if r.type == "dumping")])
-        self.ring = PacketRing(keep + 10.0) if (clip.enabled or self._before_rules) and self.stages else None
+        self.ring = PacketRing(keep + 10.0, camera.id) if (clip.enabled or self._before_rules) and self.stages else None
         self._clip = clip
         self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
 
@@ -100,7 +100,8 @@ class CameraPipeline:
         """`now` is the rules' clock (media or wall seconds); `at` the same instant as a datetime."""
         self.frames_analysed += 1
         local = at.astimezone(self.tz)
-        changes = [c for s, d in zip(self.stages, detections) for c in s.analyzer.process(d, now, local)]
+        changes = [c for s, d in zip(self.stages, detections)
+                   for c in s.analyzer.process(d, now, local, frame.image)]
         return changes + self.health.on_frame(frame.image, now)
 
     def events(self, frame: Frame | None, changes: list[IncidentChange], occurred_at: datetime,
@@ -155,8 +156,8 @@ class CameraPipeline:
     def _cut(self, opened_at_media: float, until: float | None) -> dict:
         if self.ring is None or self.evidence is None or until is None:
             return {}
-        data = self.ring.cut(opened_at_media - self._clip.before_s, until)
-        return {"clip": self.evidence.put(data, "mp4")} if data else {}
+        clip = self.ring.cut(opened_at_media - self._clip.before_s, until)
+        return {"clip": self.evidence.put(clip.data, clip.ext)} if clip else {}
 
     def current(self, rule_id: str, zone: str | None) -> list[Condition]:
         """The rule's conditions in `zone` on the latest analysed frame."""
