@@ -15,7 +15,13 @@ place (box IoU >= `hold_iou`) is decided on at once:
 - it looks different and stands still there: the held object is gone (a newcomer took its
   place); the hold ends and the newcomer keeps its own identity.
 
-A held object that never comes back is let go after `hold_s`.
+Hidden, or gone? When a stationary object vanishes, the ring around its box tells: an occluder
+in front of it (a bus, a crowd, anything large) changes the surroundings too, while an object
+that left (walked or drove away between two analysed frames) leaves them as they were and only
+the inside changes. So a vanished object whose surroundings look as they did at its last
+unobstructed sighting, and whose box no longer looks like it, has left: it is not held (and an
+object held whose surroundings clear again without it reappearing is let go). A held object that
+never comes back is let go after `hold_s`.
 """
 from __future__ import annotations
 
@@ -38,6 +44,11 @@ DISPLACE_AFTER_S = 1.0
 # A box steady between two sightings (IoU) gives a signature; a moving or half-covered one does not.
 STEADY_IOU = 0.7
 SIGNATURE_EVERY_S = 0.5
+# The ring around a box: this much of its width and height on each side.
+RING = 0.5
+# Correlation of the ring's grey levels from which the surroundings are unchanged (a camera's
+# auto exposure shifts and scales them when a large dark object leaves: correlation ignores that).
+RING_SAME = 0.9
 
 
 def signature(image: np.ndarray, box: Box) -> np.ndarray | None:
@@ -57,6 +68,44 @@ def signature(image: np.ndarray, box: Box) -> np.ndarray | None:
     return np.stack(halves).astype(np.float32)
 
 
+def surroundings(image: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The box grown by RING on each side, as a 32x32 grey thumbnail, and the mask of its ring."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * RING, (y2 - y1) * RING
+    ex1, ey1 = max(0, int((x1 - gx) * w)), max(0, int((y1 - gy) * h))
+    ex2, ey2 = min(w, int((x2 + gx) * w)), min(h, int((y2 + gy) * h))
+    crop = image[ey1:max(ey2, ey1 + 1), ex1:max(ex2, ex1 + 1)]
+    grey = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), (32, 32), interpolation=cv2.INTER_AREA)
+    mask = np.ones((32, 32), bool)
+    sx, sy = 32 / max(1, ex2 - ex1), 32 / max(1, ey2 - ey1)
+    mask[max(0, int((y1 * h - ey1) * sy)):int(np.ceil((y2 * h - ey1) * sy)),
+         max(0, int((x1 * w - ex1) * sx)):int(np.ceil((x2 * w - ex1) * sx))] = False
+    return grey.astype(np.float32), mask
+
+
+def left_its_place(image: np.ndarray, track: Track, min_similarity: float) -> bool:
+    """True when the surroundings of where the track last stood unobstructed look as they did
+    then and its box no longer looks like it: the object has gone, nothing hides it."""
+    if track.ring is None or not track.sigs:
+        return False
+    box, before = track.ring
+    now, mask = surroundings(image, box)
+    if not mask.any() or ring_likeness(now[mask], before[mask]) < RING_SAME:
+        return False  # something large stands in front of it: not known
+    sig = signature(image, box)
+    return sig is not None and max(similarity(sig, s) for _, s in track.sigs) < min_similarity
+
+
+def ring_likeness(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation coefficient of two sets of grey levels; 1 for a flat ring that stayed flat."""
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if den < 1e-6 * a.size:
+        return 1.0 if float(np.abs(a - b).mean()) < 4.0 else 0.0
+    return float((a * b).sum()) / den
+
+
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Bhattacharyya coefficient of the two signatures, averaged over the halves: 1 is identical."""
     return float(np.sqrt(a * b).sum(axis=1).mean())
@@ -68,6 +117,7 @@ class Held:
     box: Box  # where it stood
     since: float  # when it was put on hold
     displaced: bool = False  # someone else stands there now
+    clear: int = 0  # analysed frames in a row its place was seen clear (it left while hidden)
 
 
 def stationary_box(track: Track, min_still_s: float, min_iou: float) -> Box | None:
@@ -125,6 +175,7 @@ class Holds:
             sig = signature(image, box)
             if sig is not None:
                 tr.sigs.append((t, sig))
+                tr.ring = (box, surroundings(image, box)[0])
 
     def decide(self, image: np.ndarray | None, seen: list[Track], t: float) -> dict[int, Track]:
         """Tracks seen now that stand where a held object stood. Returns {young track id: held
@@ -133,8 +184,6 @@ class Holds:
         if not self.held or image is None:
             return back
         for tr in seen:
-            if t - tr.first_seen > YOUNG_S + DISPLACE_AFTER_S:
-                continue
             box = tr.last.box
             candidates = [h for h in self.held.values()
                           if h.track.label == tr.label and h.track.last.t < tr.first_seen
@@ -157,9 +206,15 @@ class Holds:
                 self.displaced += 1
         return back
 
-    def expire(self, t: float) -> list[Track]:
-        """Held objects not back within `hold_s` of their last sighting, or displaced: let go."""
-        gone = [h for h in self.held.values() if h.displaced or t - h.track.last.t >= self.hold_s]
+    def expire(self, t: float, image: np.ndarray | None, min_frames: int = 2) -> list[Track]:
+        """Held objects to let go: not back within `hold_s` of their last sighting, displaced by a
+        newcomer, or their place seen clear without them in `min_frames` analysed frames in a row
+        (two: one frame in which a passer-by covers the object but not its surroundings is not enough)."""
+        if image is not None:
+            for h in self.held.values():
+                h.clear = h.clear + 1 if left_its_place(image, h.track, self.min_similarity) else 0
+        gone = [h for h in self.held.values()
+                if h.displaced or h.clear >= min_frames or t - h.track.last.t >= self.hold_s]
         for h in gone:
             del self.held[h.track.id]
         return [h.track for h in gone]

@@ -8,8 +8,11 @@ and handed to the next visitor; missed frames too, so that when the analysis rat
 load a gap between two analysed frames is not taken for the object's absence (a person whose
 stay at a table spanned a 3-s gap was one stay, not two).
 
-Stationary objects that vanish are held at their place for `hold_s` and take their identity
-back when they reappear there looking the same (see `detectors.occlusion`).
+Since a lost track is kept for a number of frames, a newcomer at the same spot after a gap could
+inherit it by position: a track found again after missing for `track_buffer_s` of real time must
+also look the same (appearance signature, see `detectors.occlusion`), or the newcomer gets a
+track of its own. Stationary objects that vanish behind something are held at their place for
+`hold_s` and take their identity back when they reappear there looking the same.
 
 On top of it each Track keeps a bounded history of (time, box, score) that the rules read.
 """
@@ -27,7 +30,7 @@ import numpy as np
 from detectors.boxes import iou
 from detectors.config import TrackerConfig
 from detectors.detections import Detections
-from detectors.occlusion import Holds, stationary_box
+from detectors.occlusion import Holds, left_its_place, signature, similarity, stationary_box
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Track:
     missed: int = 0  # analysed frames in a row it was not seen in
     stood: tuple[float, float, float, float] | None = None  # missing: where it stood still, if it did
     sigs: deque = field(default_factory=lambda: deque(maxlen=10))  # (time, appearance signature)
+    ring: tuple | None = None  # (box, grey thumbnail of its surroundings) at the last signature
 
     @property
     def last(self) -> TrackPoint:
@@ -103,6 +107,7 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self._ours: dict[int, int] = {}  # ByteTrack id -> our track id
         self.holds = Holds(cfg.hold_s, cfg.hold_iou, cfg.hold_similarity)
+        self._split = 1 << 40  # ids for newcomers split off a track ByteTrack gave them (above its own)
         # Tracks that ended recently: rules that look back (who carried this object in?) need them.
         self.ended: deque[Track] = deque()
         self.retain_ended_s = 120.0
@@ -120,10 +125,20 @@ class Tracker:
             tid = self._ours.setdefault(bid, bid)
             track = self.tracks.get(tid)
             label = labels[int(idx)]
+            box = (x1 / w, y1 / h, x2 / w, y2 / h)
+            if track is not None and track.missed and t - track.last.t >= self.cfg.track_buffer_s \
+                    and not self._looks_the_same(track, image, box):
+                # Found again by position alone after a real-time gap, but someone else: a newcomer
+                # where the other stood. The other's track ends; the newcomer starts its own.
+                del self.tracks[tid]
+                self.ended.append(track)
+                self._split += 1
+                tid = self._ours[bid] = self._split
+                track = None
             if track is None:
                 track = self.tracks[tid] = Track(tid, label, first_seen=t, bt_id=bid)
             track.label, track.missed, track.stood = label, 0, None
-            track.points.append(TrackPoint(t, (x1 / w, y1 / h, x2 / w, y2 / h), float(score)))
+            track.points.append(TrackPoint(t, box, float(score)))
             seen.append(track)
         if image is not None and self.cfg.hold_s > 0:
             self.holds.remember(image, seen, t)
@@ -144,11 +159,12 @@ class Tracker:
                                     and track.missed >= self.cfg.min_lost_frames):
                 del self.tracks[tid]
                 self._ours.pop(track.bt_id, None)
-                if track.points and track.stood is not None and track.sigs and self.cfg.hold_s > 0:
+                if track.points and track.stood is not None and track.sigs and self.cfg.hold_s > 0 \
+                        and image is not None and not left_its_place(image, track, self.cfg.hold_similarity):
                     self.holds.hold(track, track.stood, t)
                 elif track.points:
                     self.ended.append(track)
-        self.ended.extend(self.holds.expire(t))
+        self.ended.extend(self.holds.expire(t, image))
         # ByteTrack keeps what we keep: lost tracks we forgot or hold must not come back by overlap alone.
         live = {tr.bt_id for tr in self.tracks.values()}
         if any(st.track_id not in live for st in bt.lost_stracks):
@@ -162,11 +178,18 @@ class Tracker:
             self.ended.popleft()
         return list(self.tracks.values())
 
+    def _looks_the_same(self, track: Track, image: np.ndarray | None, box) -> bool:
+        if image is None or not track.sigs:
+            return True  # nothing to tell them apart by: trust the position
+        sig = signature(image, box)
+        return sig is None or max(similarity(sig, s) for _, s in track.sigs) >= self.cfg.hold_similarity
+
     def _take_back(self, young: Track, old: Track) -> None:
         """`young` is the held `old` back: one track, under the old id, with both histories."""
         old.points.extend(young.points)
         old.sigs.extend(young.sigs)
         old.label, old.bt_id, old.missed, old.stood = young.label, young.bt_id, 0, None
+        old.ring = young.ring or old.ring
         self._ours[young.bt_id] = old.id
         self.tracks[old.id] = old
 

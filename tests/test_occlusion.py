@@ -1,9 +1,9 @@
 """One occurrence, one incident, through occlusions: the real model on composites of real frames.
 
 A person standing at the table is hidden for 32 s by a large slab of real road sliding in front
-of her: one incident, not two, and her track comes back under its id. A newcomer who takes the
-place of someone who vanished looks different: a new identity and a new incident, and the first
-one clears when the newcomer stands there (not after the whole hold)."""
+of her: one incident, not two, and her track comes back under its id. If, while she is hidden,
+she leaves and someone else takes her place, he looks different: a new identity and a new
+incident, and hers clears when he is revealed standing there (not after the whole hold)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,6 +40,7 @@ def analyse(detector, clip: Path, tracker: TrackerConfig | None = None):
     return changes, an
 
 
+@pytest.mark.timeout(900)  # about 120 frames through the real model; slow on a loaded 2-core machine
 def test_a_person_hidden_for_32_s_is_one_incident(detector, tmp_path):
     grey, xy = person(GREY_AT_TABLE)
     clip = make_scene(empty_table(), tmp_path / "occluded.mp4", 58.0, [
@@ -59,20 +60,22 @@ def test_a_person_hidden_for_32_s_is_one_incident(detector, tmp_path):
     assert after and set(after[-1]) <= set(before[0]), (before, after)  # her track, under its old id
 
 
-def test_a_newcomer_where_someone_vanished_is_someone_else(detector, tmp_path):
+@pytest.mark.timeout(900)  # about 120 frames through the real model; slow on a loaded 2-core machine
+def test_a_newcomer_revealed_where_someone_stood_is_someone_else(detector, tmp_path):
     grey, gxy = person(GREY_AT_TABLE)
     black, bxy = person(BLACK_AT_TABLE)
-    clip = make_scene(empty_table(), tmp_path / "newcomer.mp4", 54.0, [
-        Layer(grey, stays(gxy, 2.0, 22.0)),  # vanishes where she stood: held
-        Layer(black, moves([(32.0, bxy), (46.0, bxy), (48.0, (-200, bxy[1]))])),  # 10 s later, same spot
+    clip = make_scene(empty_table(), tmp_path / "newcomer.mp4", 62.0, [
+        Layer(grey, stays(gxy, 2.0, 25.0)),  # she leaves while hidden ...
+        Layer(black, moves([(25.0, bxy), (55.0, bxy), (57.0, (-200, bxy[1]))])),  # ... and he takes her place
+        Layer(asphalt_slab(320, 432), moves([(10.0, (-320, 0)), (13.0, (300, 0)), (40.0, (300, 0)), (41.0, (768, 0))])),
     ])
     changes, an = analyse(detector, clip)
     summary = [(s, round(t, 1)) for s, _, t, _ in changes if s != "updated"]
     assert [s for s, _ in summary] == ["opened", "cleared", "opened", "cleared"], summary
     (_, open_a), (_, clear_a), (_, open_b), (_, clear_b) = summary
     assert 7.0 <= open_a <= 10.0
-    assert 32.0 <= clear_a <= 36.0, summary  # cleared once the newcomer stood there, not after the 60-s hold
-    assert 37.0 <= open_b <= 41.0 and 46.0 <= clear_b <= 54.0, summary
+    assert 40.5 <= clear_a <= 45.0, summary  # once he stood there revealed, not after the 60-s hold
+    assert 46.0 <= open_b <= 50.0 and 55.0 <= clear_b <= 62.0, summary
     assert an.tracker.holds.displaced == 1 and an.tracker.holds.reassociated == 0
     ids = [set(i) for s, _, _, i in changes if s == "opened"]
     assert ids[0].isdisjoint(ids[1])  # a new identity
