@@ -1,8 +1,8 @@
 """An analysis rate that falls under load must not turn one occurrence into two.
 
 The table clip replayed at its configured 5 frames/s, but with frames dropped as a loaded worker
-drops them: irregular gaps of 0.5 to 4 s between analysed frames (about 0.6 frames/s on average)
-for the first 120 s, then the load eases; and the first frame after each gap of 3 s or more comes
+drops them: irregular gaps of 0.4 to 3 s between analysed frames (about 0.7 frames/s on average)
+for the first 120 s, then the load eases; and the first frame after each gap of 2.5 s or more comes
 broken (a flat grey picture, as a decoder that fell behind gives), so it misses whoever is
 there. The six stays at the table are still six incidents,
 each opened once and cleared once: a person missed in one frame after a gap keeps her track and
@@ -23,7 +23,8 @@ from xueliang.config import load_config
 from xueliang.replay import replay
 
 # Seconds from one analysed frame to the next, in turn (a fixed, irregular pattern).
-GAPS = [0.5, 3.0, 0.5, 1.0, 4.0, 0.5, 2.5, 0.5, 0.5, 3.5, 1.5, 0.5, 2.0, 4.0, 1.0, 0.5, 3.0]
+GAPS = [0.4, 2.4, 0.4, 1.0, 2.8, 0.4, 1.6, 0.4, 0.4, 2.6, 1.2, 0.4, 1.8, 2.8, 1.0, 0.4, 2.2]
+BROKEN_AFTER_S = 2.2
 MAX_GAP = max(GAPS)
 LOADED_UNTIL_S = 120.0
 
@@ -35,7 +36,7 @@ def dropping(iter_frames):
         gaps, due, gap = itertools.cycle(GAPS), 0.0, 0.0
         for frame in iter_frames(*args, **kw):
             if frame.media_time_s >= due - 1e-6 or frame.media_time_s >= LOADED_UNTIL_S:
-                if gap >= 3.0 and frame.media_time_s < LOADED_UNTIL_S:
+                if gap >= BROKEN_AFTER_S and frame.media_time_s < LOADED_UNTIL_S:
                     frame = dataclasses.replace(frame, image=np.full_like(frame.image, 128))
                 gap = next(gaps)
                 due = frame.media_time_s + gap
@@ -51,7 +52,7 @@ def test_dropped_frames_keep_six_stays_six_incidents(monkeypatch):
     monkeypatch.setattr(replay_mod, "iter_frames", dropping(replay_mod.iter_frames))
     out = io.StringIO()
     stats = replay(cfg, "table", out)
-    assert stats.frames < 120 / 1.5 + 20 * 5  # the gaps were real: far fewer frames than 5 per second
+    assert stats.frames < 120 * 1.0 + 20 * 5  # the gaps were real: at most 1 frame/s, not 5, while loaded
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     incidents: dict[str, list[tuple[str, float]]] = {}
     for e in events:
