@@ -65,6 +65,7 @@ def test_dropped_frames_keep_six_stays_six_incidents(monkeypatch):
     spans.sort()
     assert len(spans) == len(TABLE_STAYS), spans
     for (opened, cleared), (start, end) in zip(spans, TABLE_STAYS):
-        # Opened once she stood 6 s (later by at most a gap); cleared after she left.
-        assert start + 6 - 1.0 <= opened <= start + 6 + 3.0 + MAX_GAP, (spans, TABLE_STAYS)
-        assert end - 1.0 <= cleared <= end + 8.0 + MAX_GAP, (spans, TABLE_STAYS)
+        # Opened once she stood 6 s, cleared after she left: each later by up to two gaps (her
+        # arrival is seen late, the 6 s are seen late; a new track needs two frames to confirm).
+        assert start + 6 - 1.0 <= opened <= start + 6 + 3.0 + 2 * MAX_GAP, (spans, TABLE_STAYS)
+        assert end - 1.0 <= cleared <= end + 8.0 + 2 * MAX_GAP, (spans, TABLE_STAYS)
