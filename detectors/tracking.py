@@ -140,8 +140,9 @@ class Tracker:
             track.label, track.missed, track.stood = label, 0, None
             track.points.append(TrackPoint(t, box, float(score)))
             seen.append(track)
-        if image is not None and self.cfg.hold_s > 0:
+        if image is not None:
             self.holds.remember(image, seen, t)
+        if image is not None and self.cfg.hold_s > 0:
             for young, old in self.holds.decide(image, seen, t).items():
                 self._take_back(self.tracks.pop(young), old)
         horizon = t - self.cfg.history_s
