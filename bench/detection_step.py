@@ -46,7 +46,7 @@ def main() -> None:
         for f in frames:
             d = det.detect(f.image)
             t1 = time.perf_counter()
-            analyzer.process(d, f.media_time_s, at)
+            analyzer.process(d, f.media_time_s, at, f.image)
             in_rules += time.perf_counter() - t1
         full_s.append(time.perf_counter() - t0)
         rules_s.append(in_rules)

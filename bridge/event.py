@@ -93,7 +93,8 @@ class Evidence(_Model):
         None, description="Dumping: the scene just before the object appeared, its box drawn (JPEG); `snapshot` is after."
     )
     clip: str | None = Field(
-        None, description="URL path of a clip from about 10 s before the opening to 5 s after (MP4, not re-encoded)."
+        None, description="URL path of a clip from about 10 s before the opening to 5 s after, not re-encoded: MP4, or "
+        "Matroska (`.mkv`) / AVI (`.avi`) for codecs MP4 cannot hold."
     )
     plate: str | None = Field(
         None, description="URL path of the licence plate's crop, rectified (JPEG); only with `privacy.plates: on`.")

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|mp4)$")
-_MEDIA = {"jpg": "image/jpeg", "mp4": "video/mp4"}
+# Clips are MP4 when the camera's codec fits, else Matroska or AVI (see ingest.clips).
+_MEDIA = {"jpg": "image/jpeg", "mp4": "video/mp4", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
+_NAME = re.compile(r"^[0-9a-f]{32}\.(" + "|".join(_MEDIA) + r")$")
 
 
 @dataclass(frozen=True)

@@ -41,25 +41,25 @@ def _in_china(lon: float, lat: float) -> bool:
     return prcoords.sanity_in_china_p(prcoords.Coords(lat, lon))
 
 
-def _outside_china(lon: float, lat: float) -> tuple[float, float]:
+def _outside_china(lon: float, lat: float, src: str, dst: str) -> tuple[float, float]:
     # prcoords' rule: the GCJ-02 offset only exists inside its China bounding box; outside it a
-    # point is returned as-is with a warning. Its forward function does that, but its precise
-    # inverse (gcj_wgs_bored) iterates with the check turned off and would shift a foreign point,
-    # so we apply the rule here for both directions to keep round trips exact.
+    # point is returned as-is with a warning. Baidu's maps do the same for BD-09 (abroad, BD-09
+    # is WGS-84), but prcoords' BD-09 functions apply Baidu's offset everywhere, and its precise
+    # GCJ-02 inverse (gcj_wgs_bored) iterates with the check turned off. So the rule is applied
+    # here once, for every pair and both directions: what the warning says is what happens, and
+    # round trips stay exact.
     warnings.warn(
-        f"point ({lon}, {lat}) is outside China: no GCJ-02 offset applied, returned as-is",
-        stacklevel=4,
+        f"point ({lon}, {lat} {src}) is outside China: no GCJ-02/BD-09 offset applies, returned as-is in {dst}",
+        stacklevel=3,
     )
     return lon, lat
 
 
 def _to_gcj(lon: float, lat: float, src: str) -> tuple[float, float]:
     if src == "wgs84":
-        if not _in_china(lon, lat):
-            return _outside_china(lon, lat)
         c = prcoords.wgs_gcj(prcoords.Coords(lat, lon))
     elif src == "bd09":
-        # BD-09 is GCJ-02 plus Baidu's own offset, applied everywhere (no China check).
+        # BD-09 is GCJ-02 plus Baidu's own offset.
         c = prcoords.bd_gcj_bored(prcoords.Coords(lat, lon))
     else:  # gcj02
         return lon, lat
@@ -68,8 +68,6 @@ def _to_gcj(lon: float, lat: float, src: str) -> tuple[float, float]:
 
 def _from_gcj(lon: float, lat: float, dst: str) -> tuple[float, float]:
     if dst == "wgs84":
-        if not _in_china(lon, lat):
-            return _outside_china(lon, lat)
         c = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon))  # iterative, ~0.1 mm
     elif dst == "bd09":
         c = prcoords.gcj_bd(prcoords.Coords(lat, lon))
@@ -81,7 +79,9 @@ def _from_gcj(lon: float, lat: float, dst: str) -> tuple[float, float]:
 def convert(lon: float, lat: float, src: Crs, dst: Crs) -> tuple[float, float]:
     """Return (lon, lat) of the point `lon, lat` in `src` expressed in `dst`.
 
-    Raises ValueError for an unknown CRS or a non-finite / out-of-range lon or lat.
+    Raises ValueError for an unknown CRS or a non-finite / out-of-range lon or lat. Outside
+    China (prcoords' bounding box, tested on the given point) no offset applies in either
+    direction: the point comes back as-is, with a warning.
     Every path goes through GCJ-02 (BD-09 is defined on top of it), using prcoords' precise
     (iterative) inverses, so a round trip is exact to well under a metre.
     """
@@ -96,6 +96,8 @@ def convert(lon: float, lat: float, src: Crs, dst: Crs) -> tuple[float, float]:
     dst = "wgs84" if dst == "cgcs2000" else dst
     if src == dst:
         return lon, lat
+    if not _in_china(lon, lat):  # outside China WGS-84, GCJ-02 and BD-09 are one and the same
+        return _outside_china(lon, lat, src, dst)
     return _from_gcj(*_to_gcj(lon, lat, src), dst)
 
 

@@ -53,7 +53,7 @@ class CameraAnalyzer:
         self.tracker = Tracker(tracker, analysis_fps)
         self.lifecycles = {
             r.id: Lifecycle(camera_id, r.id, update_interval_s=r.update_interval_s, grace_s=r.grace_s,
-                            cooldown_s=r.cooldown_s)
+                            cooldown_s=r.cooldown_s, min_absent_steps=tracker.min_lost_frames)
             for r in rules
         }
         # Rules look back at most this far (crowd and occupation windows, dwell lengths).
@@ -82,7 +82,9 @@ class CameraAnalyzer:
 
     def process(self, detections: Detections, now: float, local: datetime | None = None,
                 image: np.ndarray | None = None) -> list[IncidentChange]:
-        """One analysed frame: its detections at `now`; `image` (the frame) feeds the scene model."""
+        """One analysed frame: its detections at `now`. `image`, the frame the detections come from,
+        feeds the scene model, and lets stationary objects keep their identity through occlusions
+        (their appearance tells them from a newcomer)."""
         if self._start is None:
             self._start = now
         self._frame_times.append(now)
@@ -90,7 +92,8 @@ class CameraAnalyzer:
             self._frame_times.popleft()
         # Only the classes some rule uses are tracked, whatever the detector was asked for.
         wanted = np.isin(detections.cls, self._class_ids(detections.names))
-        self.tracks = self.tracker.update(self.filter(detections[wanted]), now)
+        self.tracks = self.tracker.update(self.filter(detections[wanted]), now, image)
+        occluded = self.tracker.occluded()
         if self.scene_model is not None and image is not None:
             self.observation = self.scene_model.update(image, now)
         regions = self.observation.static_regions if self.observation is not None else ()
@@ -102,5 +105,5 @@ class CameraAnalyzer:
             if rule.id in self._mergers:
                 conditions = self._mergers[rule.id](conditions, now)
             self.conditions[rule.id] = conditions
-            changes.extend(self.lifecycles[rule.id].step(conditions, now))
+            changes.extend(self.lifecycles[rule.id].step(conditions, now, occluded))
         return changes

@@ -58,8 +58,36 @@ class ModelConfig(_Strict):
 class TrackerConfig(_Strict):
     track_buffer_s: float = Field(
         2.0, gt=0,
-        description="How long a lost track is kept for re-association, seconds. Longer bridges occlusions "
-        "but lets a newcomer at the same spot inherit an old track.",
+        description="How long a lost track is kept for re-association by position, seconds. Longer bridges "
+        "occlusions but lets a newcomer at the same spot inherit an old track; stationary objects are held "
+        "longer, by `hold_s`.",
+    )
+    min_lost_frames: int = Field(
+        3, ge=1,
+        description="A lost track is forgotten, and an incident whose condition is gone clears, only once it "
+        "was also missing in this many analysed frames in a row (besides `track_buffer_s` or the rule's "
+        "`grace_s`): when the analysis rate falls under load, a gap between two frames is not an absence.",
+    )
+    hold_s: float = Field(
+        60.0, ge=0,
+        description="A stationary object that vanishes (a parked car behind a bus, a bag behind a crowd) is "
+        "held at its place this long, seconds: if it reappears there looking the same it keeps its track, "
+        "and its incident stays open meanwhile. 0: no holding.",
+    )
+    hold_min_still_s: float = Field(
+        5.0, gt=0, description="An object that stood still this long before it vanished is held, seconds."
+    )
+    hold_iou: float = Field(
+        0.5, gt=0, le=1,
+        description="Box overlap (IoU) that counts as standing still, and as standing where a held object stood.",
+    )
+    hold_similarity: float = Field(
+        0.92, gt=0, le=1,
+        description="Colour-histogram similarity (Bhattacharyya coefficient, 0..1) from which an object "
+        "appearing where a held one stood is that object back; below it, once it stands there, it is a "
+        "newcomer and the held object is let go. A track found again by position after `track_buffer_s` "
+        "must look at least this similar too. On the table clip one person scores 0.95-1.0 with herself, "
+        "0.5-0.89 with the next visitor.",
     )
     high_score: float = Field(0.25, gt=0, le=1, description="First-stage association threshold on detection score.")
     low_score: float = Field(0.1, gt=0, le=1, description="Second-stage threshold: weaker detections may still continue a track.")

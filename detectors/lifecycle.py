@@ -3,8 +3,15 @@
 One active incident per (camera, zone, rule), or per object for rules that report objects one by
 one (the condition's `subject`). It opens the first time its condition holds (the rule already
 waited for its duration), is updated at most every `update_interval_s` carrying the best
-evidence so far, and clears once the condition has been absent for `grace_s`. After a clear,
-`cooldown_s` keeps a flickering object from opening a new incident at once.
+evidence so far, and clears once the condition has been absent for `grace_s` and in
+`min_absent_steps` steps in a row (a long gap between two analysed frames under load is not
+an absence). After a clear, `cooldown_s` keeps a flickering object from opening a new incident at once.
+
+An incident whose condition was last reported with a track that is now occluded (a stationary
+object out of sight, held by the tracker: see `detectors.occlusion`) does not clear while it
+stays occluded: the rules cannot see it, but it has not left. When it comes back under its
+track the condition holds again and the incident goes on; if it never does, the hold ends
+(`hold_s`) and the incident clears then.
 """
 from __future__ import annotations
 
@@ -39,6 +46,7 @@ class _Active:
     best: Condition
     latest: Condition
     best_changed: bool = False
+    absent: int = 0  # steps in a row without the condition
     adopted: bool = False  # taken over from a camera's previous owner and not seen here yet
     claim_until: float = 0.0  # adopted: a subject seen from before this is the same occurrence
     carried: str = ""  # adopted: what carried it over ("restart", "handover"), for the reason of its clear
@@ -47,8 +55,9 @@ class _Active:
 
 class Lifecycle:
     def __init__(self, camera_id: str, rule_id: str, *, update_interval_s: float, grace_s: float,
-                 cooldown_s: float = 0.0) -> None:
+                 cooldown_s: float = 0.0, min_absent_steps: int = 1) -> None:
         self.camera_id = camera_id
+        self.min_absent_steps = min_absent_steps
         self.rule_id = rule_id
         self.update_interval_s = update_interval_s
         self.grace_s = grace_s
@@ -56,7 +65,9 @@ class Lifecycle:
         self.active: dict[tuple[str | None, int | None], _Active] = {}
         self._cleared_at: dict[str | None, float] = {}  # per zone: cooldown applies to the zone
 
-    def step(self, conditions: list[Condition], now: float) -> list[IncidentChange]:
+    def step(self, conditions: list[Condition], now: float, occluded: set[int] | frozenset[int] = frozenset()
+             ) -> list[IncidentChange]:
+        """`occluded`: track ids out of sight but held (see the module's doc)."""
         changes: list[IncidentChange] = []
         holding = {(c.zone, c.subject): c for c in conditions}
         for key, cond in holding.items():
@@ -78,7 +89,7 @@ class Lifecycle:
                 self.active[key] = _Active(iid, now, now, now, cond, cond)
                 changes.append(self._change("opened", self.active[key], zone, now, cond))
                 continue
-            act.last_true, act.latest = now, cond
+            act.last_true, act.latest, act.absent = now, cond, 0
             if cond.score > act.best.score:
                 act.best, act.best_changed = cond, True
             if now - act.last_emit >= self.update_interval_s:
@@ -87,7 +98,10 @@ class Lifecycle:
                 act.best_changed = False
         for key in [k for k in self.active if k not in holding]:
             act = self.active[key]
-            if now - act.last_true >= self.grace_s:
+            act.absent += 1
+            if occluded and not occluded.isdisjoint(act.latest.track_ids):
+                continue
+            if now - act.last_true >= self.grace_s and act.absent >= self.min_absent_steps:
                 del self.active[key]
                 self._cleared_at[key[0]] = now
                 why = (f"{act.carried}: its condition was not seen again within {act.hold_s:.0f} s"

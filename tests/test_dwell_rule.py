@@ -103,3 +103,27 @@ def test_lifecycle_incident_ids_are_stable_and_distinct():
     assert len(first) == 1 and ids[0][0] == "opened"
     assert ids[3][0] == "cleared" and ids[3][1] in first
     assert ids[4][0] == "opened" and ids[4][1] not in first
+
+
+def test_lifecycle_keeps_an_occluded_subject_open_and_clears_when_the_hold_ends():
+    lc = Lifecycle("cam", "r", update_interval_s=1000, grace_s=3)
+    tr = track(steady(0, 10, IN), tid=7)
+    out = []
+    for t in [x / 2 for x in range(0, 121)]:
+        conds = dwell(rule(min_dwell_s=1), ZONE, scene([tr], t)) if t <= 10 else []
+        occluded = {7} if 10 < t < 45 else set()  # out of sight, held by the tracker, until 45 s
+        out += [(c.status, c.at) for c in lc.step(conds, t, occluded)]
+    assert out == [("opened", 1.0), ("cleared", 45.0)]
+
+
+def test_lifecycle_a_long_gap_between_frames_is_not_an_absence():
+    tr = track(steady(0, 30, IN))
+    times = [x / 2 for x in range(0, 21)] + [14.0, 14.5, 15.0, 15.5]  # no frame from 10 s to 14 s (load)
+    for min_steps, expected in [(3, ["opened"]), (1, ["opened", "cleared", "opened"])]:
+        lc = Lifecycle("cam", "r", update_interval_s=1000, grace_s=3, min_absent_steps=min_steps)
+        out = []
+        for t in times:
+            missed = t == 14.0  # the first frame after the gap misses her
+            conds = [] if missed else dwell(rule(min_dwell_s=1), ZONE, scene([tr], t))
+            out += [c.status for c in lc.step(conds, t)]
+        assert out == expected, (min_steps, out)

@@ -110,6 +110,28 @@ def test_outside_china_gcj_offset_not_applied_both_ways():
         assert convert(2.2945, 48.8584, "gcj02", "wgs84") == (2.2945, 48.8584)
 
 
+@pytest.mark.parametrize("src,dst", [("wgs84", "bd09"), ("bd09", "wgs84"), ("gcj02", "bd09"), ("bd09", "gcj02"),
+                                     ("cgcs2000", "bd09"), ("bd09", "cgcs2000")])
+def test_outside_china_bd09_is_wgs84_as_the_warning_says(src, dst):
+    # Baidu's own maps: abroad BD-09 coordinates are WGS-84. The warning and the result agree.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert convert(2.2945, 48.8584, src, dst) == (2.2945, 48.8584)
+    assert len(caught) == 1 and "outside China" in str(caught[0].message)
+
+
+def test_cli_geo_convert_outside_china_warns_once_and_does_not_shift():
+    import json
+
+    from tests.helpers import xueliang
+
+    res = xueliang("geo", "convert", "--from", "wgs84", "--to", "bd09", "2.2945", "48.8584")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert (out["lon"], out["lat"]) == (2.2945, 48.8584)
+    assert res.stderr.count("outside China") == 1
+
+
 def test_inside_china_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -98,7 +98,7 @@ class CameraPipeline:
         lag = 3 * camera.scene.short_tau_s + camera.scene.confirm_s if camera.uses_scene else 0.0
         keep = max([clip.before_s + clip.after_s, *(r.min_left_s + r.carrier_window_s + 5.0 + lag
                                                      for r in camera.rules if r.type == "dumping")])
-        self.ring = PacketRing(keep + 10.0) if (clip.enabled or self._before_rules) and self.stages else None
+        self.ring = PacketRing(keep + 10.0, camera.id) if (clip.enabled or self._before_rules) and self.stages else None
         self._clip = clip
         self._awaiting: dict[str, tuple[IncidentChange, float]] = {}  # incident -> (opened, media time)
         self._carried: tuple[list[dict], float] | None = None  # restart: adopted with the first analysed frame
@@ -209,8 +209,8 @@ class CameraPipeline:
     def _cut(self, opened_at_media: float, until: float | None) -> dict:
         if self.ring is None or self.evidence is None or until is None:
             return {}
-        data = self.ring.cut(opened_at_media - self._clip.before_s, until)
-        return {"clip": self.evidence.put(data, "mp4")} if data else {}
+        clip = self.ring.cut(opened_at_media - self._clip.before_s, until)
+        return {"clip": self.evidence.put(clip.data, clip.ext)} if clip else {}
 
     def current(self, rule_id: str, zone: str | None) -> list[Condition]:
         """The rule's conditions in `zone` on the latest analysed frame."""
