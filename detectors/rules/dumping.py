@@ -37,29 +37,49 @@ def left_at(carriers: list[Track], box, since: float, now: float, min_left_s: fl
     return last + min_left_s if now - last >= min_left_s else None
 
 
+def arrivals(obj: Track, gap_s: float) -> list[float]:
+    """When the object may have arrived: when it was first seen, and, if it was out of sight for
+    longer than `gap_s` since, when it was seen again. A track kept through a gap (an occlusion,
+    or an object taken away and one like it put back in its place) is one identity to the tracker;
+    for dumping the put-back is an arrival of its own."""
+    out = [obj.first_seen]
+    prev = None
+    for p in obj.points:
+        if prev is not None and p.t - prev > gap_s:
+            out[1:] = [p.t]  # only the latest reappearance matters
+        prev = p.t
+    return out
+
+
 def dumping(rule: DumpingRuleConfig, zone: Zone, scene: Scene) -> list[Condition]:
     now = scene.now
     carriers = [t for t in scene.tracks if t.label in rule.carrier_classes]
     out = []
     for obj in scene.tracks:
-        if obj.label not in rule.object_classes or obj.first_seen < scene.start + rule.warmup_s:
+        if obj.label not in rule.object_classes:
             continue
         if now - obj.last.t > 1.0 or not in_zone(zone, obj.last):
             continue  # gone, or not in the zone now
         if obj.median_score() < rule.min_score:
             continue
         box = obj.last.box
-        # Left standing since its arrival: a moving object is being carried, not dumped.
-        if obj.still_since(rule.stationary_iou) > obj.first_seen + rule.carrier_window_s:
-            continue
-        # Brought by someone: a carrier was next to it around the moment it appeared ...
-        window = (obj.first_seen - rule.carrier_window_s, obj.first_seen + rule.carrier_window_s)
-        if not _carrier_near(carriers, box, *window, rule.near_margin):
-            continue
-        # ... and then left alone for `min_left_s`.
-        if left_at(carriers, box, obj.first_seen, now, rule.min_left_s, rule.near_margin) is None:
-            continue
-        out.append(Condition(rule.id, zone.name, obj.first_seen, obj.median_score(), box, (obj.id,), subject=obj.id))
+        # The first arrival that passes: a dumped bag hidden by a bus for a while keeps the arrival
+        # it was reported with; a bottle put back where it had been taken from arrives again.
+        for arrived in arrivals(obj, rule.carrier_window_s):
+            if arrived < scene.start + rule.warmup_s:
+                continue  # already there while the camera started watching: scenery
+            # Left standing since its arrival: a moving object is being carried, not dumped.
+            if obj.still_since(rule.stationary_iou) > arrived + rule.carrier_window_s:
+                continue
+            # Brought by someone: a carrier was next to it around the moment it appeared ...
+            window = (arrived - rule.carrier_window_s, arrived + rule.carrier_window_s)
+            if not _carrier_near(carriers, box, *window, rule.near_margin):
+                continue
+            # ... and then left alone for `min_left_s`.
+            if left_at(carriers, box, arrived, now, rule.min_left_s, rule.near_margin) is None:
+                continue
+            out.append(Condition(rule.id, zone.name, arrived, obj.median_score(), box, (obj.id,), subject=obj.id))
+            break
     if rule.scene_regions:
         out += _regions(rule, zone, scene, carriers)
     return out
