@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, model_validator
@@ -19,7 +19,8 @@ class ParkedPage(BaseModel):
 
 
 class ResendRequest(BaseModel):
-    seqs: list[int] | None = Field(None, description="The outbox seqs to re-send.", examples=[[42]])
+    seqs: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        None, max_length=10_000, description="The outbox seqs to re-send (SQLite row ids).", examples=[[42]])
     all: bool = Field(False, description="Re-send every parked row.")
 
     @model_validator(mode="after")

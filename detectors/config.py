@@ -75,6 +75,13 @@ class TrackerConfig(_Strict):
         "held at its place this long, seconds: if it reappears there looking the same it keeps its track, "
         "and its incident stays open meanwhile. 0: no holding.",
     )
+    no_hold_classes: list[str] = Field(
+        default_factory=lambda: ["person"],
+        description="Classes never held: people move on, and one who walks away while the view around them "
+        "changes looks hidden, so a look-alike (or the same person) coming back within `hold_s` would carry "
+        "the old stay on. Held by default: vehicles and objects (a parked car behind a bus, a bag behind a "
+        "crowd). Empty: hold every class.",
+    )
     hold_min_still_s: float = Field(
         5.0, gt=0, description="An object that stood still this long before it vanished is held, seconds."
     )

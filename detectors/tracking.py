@@ -161,6 +161,7 @@ class Tracker:
                 del self.tracks[tid]
                 self._ours.pop(track.bt_id, None)
                 if track.points and track.stood is not None and track.sigs and self.cfg.hold_s > 0 \
+                        and track.label not in self.cfg.no_hold_classes \
                         and image is not None and not left_its_place(image, track, self.cfg.hold_similarity):
                     self.holds.hold(track, track.stood, t)
                 elif track.points:

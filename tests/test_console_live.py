@@ -44,6 +44,8 @@ async def advancing(page, selector: str, timeout_s: float = 30.0) -> float:
     the seconds from the call until it first showed a frame (currentTime > 0)."""
     t0, first = time.monotonic(), None
     start_at = None
+    # The element may not exist yet: the event detail renders after its own API call returns.
+    await page.wait_for_selector(selector, state="attached", timeout=timeout_s * 1000)
     while time.monotonic() - t0 < timeout_s:
         t = await page.eval_on_selector(selector, "v => v.currentTime")
         if t > 0 and first is None:

@@ -31,7 +31,8 @@ def detector():
 
 def analyse(detector, clip: Path, tracker: TrackerConfig | None = None):
     """Every incident change of the dwell rule over the clip, and the analyzer at the end."""
-    an = CameraAnalyzer("occ", [ZONE], [RULE], tracker or TrackerConfig(), FPS)
+    # People are not held by default (`tracker.no_hold_classes`); a site that wants stays held opts in.
+    an = CameraAnalyzer("occ", [ZONE], [RULE], tracker or TrackerConfig(no_hold_classes=[]), FPS)
     ids = detector.class_ids(an.classes)
     changes = []
     for f in iter_frames("occ", str(clip), FPS):
