@@ -28,6 +28,16 @@ async def stored(tmp_path, events, suppressed=()) -> EventStore:
     return store
 
 
+def sensor_opened(sensor: str, kind: str, rule_id: str, category: str, incident_id: str):
+    """A sensor's context, the `opened` event of one of its incidents and its time (100 s ago)."""
+    ctx = SensorContext(sensor, kind, LocationConfig(lon=117.005, lat=36.655, crs="wgs84"), {rule_id: category}, "h")
+    t0 = time.time() - 100
+    cond = Condition(rule_id, None, t0, 1.0, None)
+    opened = make_sensor_event(FACTORY, IncidentChange("opened", incident_id, sensor, rule_id, None, t0, t0, cond),
+                               ctx, datetime.fromtimestamp(t0).astimezone())
+    return ctx, opened, t0
+
+
 async def test_a_merged_incident_goes_on_where_the_platform_knows_it(tmp_path):
     before = MergeStage(MergeConfig(radius_m=50, window_s=300))
     a, b, far = camera("a", 0), camera("b", 30), camera("far", 400)
@@ -61,12 +71,7 @@ async def test_a_merged_incident_goes_on_where_the_platform_knows_it(tmp_path):
 
 
 async def test_a_sensor_incident_goes_on_under_its_id_and_a_held_back_one_stays_held(tmp_path):
-    ctx = SensorContext("dust-1", "dust", LocationConfig(lon=117.005, lat=36.655, crs="wgs84"),
-                        {"pm10": "environment.construction-dust"}, "h")
-    t0 = time.time() - 100
-    cond = Condition("pm10", None, t0, 1.0, None)
-    opened = make_sensor_event(FACTORY, IncidentChange("opened", "s1", "dust-1", "pm10", None, t0, t0, cond), ctx,
-                               datetime.fromtimestamp(t0).astimezone())
+    ctx, opened, t0 = sensor_opened("dust-1", "dust", "pm10", "environment.construction-dust", "s1")
     store = await stored(tmp_path, [opened], suppressed={0})
     engine = SensorEngine({"dust-1": [rule(id="pm10", type="threshold", value="pm10", above=150, clear_at=120)]},
                           started_at=time.time())
@@ -91,12 +96,7 @@ async def test_a_sensor_incident_goes_on_under_its_id_and_a_held_back_one_stays_
 
 
 async def test_a_sensor_incident_not_seen_again_clears_with_a_reason(tmp_path):
-    ctx = SensorContext("smoke-1", "smoke", LocationConfig(lon=117.005, lat=36.655, crs="wgs84"),
-                        {"smoke": "safety.fire-smoke"}, "h")
-    t0 = time.time() - 100
-    cond = Condition("smoke", None, t0, 1.0, None)
-    opened = make_sensor_event(FACTORY, IncidentChange("opened", "s2", "smoke-1", "smoke", None, t0, t0, cond), ctx,
-                               datetime.fromtimestamp(t0).astimezone())
+    _, opened, _ = sensor_opened("smoke-1", "smoke", "smoke", "safety.fire-smoke", "s2")
     store = await stored(tmp_path, [opened])
     engine = SensorEngine({"smoke-1": [rule(id="smoke", type="alarm", value="smoke", category="safety.fire-smoke",
                                              min_duration_s=10)]}, started_at=time.time())
@@ -142,12 +142,7 @@ async def test_two_open_incidents_of_one_rule_in_one_zone_stay_two(tmp_path):
 
 
 async def test_an_incident_of_a_rule_no_longer_configured_is_cleared_with_the_reason(tmp_path):
-    ctx = SensorContext("dust-1", "dust", LocationConfig(lon=117.005, lat=36.655, crs="wgs84"),
-                        {"pm25": "environment.construction-dust"}, "h")
-    t0 = time.time() - 100
-    cond = Condition("pm25", None, t0, 1.0, None)
-    opened = make_sensor_event(FACTORY, IncidentChange("opened", "s3", "dust-1", "pm25", None, t0, t0, cond), ctx,
-                               datetime.fromtimestamp(t0).astimezone())
+    _, opened, _ = sensor_opened("dust-1", "dust", "pm25", "environment.construction-dust", "s3")
     store = await stored(tmp_path, [opened])
     engine = SensorEngine({"dust-1": [rule(id="pm10", type="threshold", value="pm10", above=150, clear_at=120)]},
                           started_at=time.time())
