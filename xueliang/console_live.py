@@ -41,7 +41,9 @@ class ConsoleLive:
                  owner: str = "service") -> None:
         """`owner`: who writes the availability rows (a cluster worker's name; see bridge/availability.py)."""
         self.cfg, self.runtimes, self.grid = cfg, runtimes, grid
-        self.restreamer = (Restreamer(cfg.live, {c.id: c.url for c in cfg.cameras}) if cfg.live.enabled else None)
+        # A cluster worker's config has no cameras (they come by assignment): no restreamer to start there.
+        self.restreamer = (Restreamer(cfg.live, {c.id: c.url for c in cfg.cameras})
+                           if cfg.live.enabled and cfg.cameras else None)
         if self.restreamer is not None:
             self.restreamer.command(Path("-"))  # a missing go2rtc binary stops the start-up here, named
         self.availability = AvailabilityLog(cfg.console_db_path, owner=owner)
