@@ -53,7 +53,7 @@ class CameraAnalyzer:
         self.tracker = Tracker(tracker, analysis_fps)
         self.lifecycles = {
             r.id: Lifecycle(camera_id, r.id, update_interval_s=r.update_interval_s, grace_s=r.grace_s,
-                            cooldown_s=r.cooldown_s, min_absent_steps=tracker.min_lost_frames)
+                            cooldown_s=r.cooldown_s, min_absent_steps=r.min_absent_frames)
             for r in rules
         }
         # Rules look back at most this far (crowd and occupation windows, dwell lengths).

@@ -65,9 +65,9 @@ class TrackerConfig(_Strict):
     )
     min_lost_frames: int = Field(
         3, ge=1,
-        description="A lost track is forgotten, and an incident whose condition is gone clears, only once it "
-        "was also missing in this many analysed frames in a row (besides `track_buffer_s` or the rule's "
-        "`grace_s`): when the analysis rate falls under load, a gap between two frames is not an absence.",
+        description="A lost track is forgotten only once it was also missing in this many analysed frames in a "
+        "row (besides `track_buffer_s`): when the analysis rate falls under load, a gap between two frames is "
+        "not an absence. (When an incident clears is the rule's `min_absent_frames`.)",
     )
     hold_s: float = Field(
         60.0, ge=0,
@@ -165,6 +165,13 @@ class _RuleBase(_Strict):
     zone: str = Field(description="Name of the camera zone the rule watches.")
     min_score: float = Field(0.4, gt=0, le=1, description="Minimum median detection score of a track for it to count.")
     grace_s: float = Field(3.0, ge=0, description="Seconds the condition must be absent before the incident clears.")
+    min_absent_frames: int = Field(
+        2, ge=1,
+        description="The incident clears only once its condition was also absent in this many analysed frames in a "
+        "row (besides `grace_s`): when the analysis rate falls under load, one frame that misses the subject "
+        "after a long gap is not yet an absence. Kept low because at a few seconds between frames each one "
+        "more frame delays the clear by that much: a short gap between two occurrences would then join them.",
+    )
     update_interval_s: float = Field(30.0, gt=0, description="At most one `updated` event per incident per this many seconds.")
     cooldown_s: float = Field(
         0.0, ge=0, description="After an incident clears, the same rule and zone cannot open a new one for this long."

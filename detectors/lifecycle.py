@@ -51,6 +51,7 @@ class _Active:
     claim_until: float = 0.0  # adopted: a subject seen from before this is the same occurrence
     carried: str = ""  # adopted: what carried it over ("restart", "handover"), for the reason of its clear
     hold_s: float = 0.0  # adopted: how long it waits to be seen again
+    waiting_since: float | None = None  # adopted: when it was taken over, until the first frame here
 
 
 class Lifecycle:
@@ -69,6 +70,14 @@ class Lifecycle:
              ) -> list[IncidentChange]:
         """`occluded`: track ids out of sight but held (see the module's doc)."""
         changes: list[IncidentChange] = []
+        for act in self.active.values():
+            if act.waiting_since is not None:
+                # An adopted incident's clock starts at the first frame analysed here: under load
+                # that frame may come seconds after the takeover, and what it shows was in view then.
+                late = max(0.0, now - act.waiting_since)
+                act.claim_until += late
+                act.last_true += late
+                act.waiting_since = None
         holding = {(c.zone, c.subject): c for c in conditions}
         for key, cond in holding.items():
             zone = key[0]
@@ -115,14 +124,15 @@ class Lifecycle:
         process opened before a restart (`carried` names which, for the reason of its clear).
 
         It stays open for `hold_s` waiting for its condition. A condition whose subject has been
-        in view since at most `claim_s` after the takeover is the same occurrence and carries the
+        in view since at most `claim_s` after the takeover (both counted from the first frame
+        analysed after it, which under load may come seconds later) is the same occurrence and carries the
         incident on under its id (object ids differ between owners, so any object in the same zone
         may claim it). One that started later is a new occurrence: the handed-over incident clears
         and a new one opens. Unseen, it clears after `hold_s`. So a handover neither drops an
         incident nor reports one occurrence twice.
         """
         act = _Active(incident_id, opened_at, now + hold_s - self.grace_s, now, condition, condition,
-                      adopted=True, claim_until=now + claim_s, carried=carried, hold_s=hold_s)
+                      adopted=True, claim_until=now + claim_s, carried=carried, hold_s=hold_s, waiting_since=now)
         self.active[(zone, subject)] = act
 
     def _claim(self, key: tuple[str | None, int | None]) -> _Active | None:

@@ -9,8 +9,8 @@ load a gap between two analysed frames is not taken for the object's absence (a 
 stay at a table spanned a 3-s gap was one stay, not two).
 
 Since a lost track is kept for a number of frames, a newcomer at the same spot after a gap could
-inherit it by position: a track found again after missing for `track_buffer_s` of real time must
-also look the same (appearance signature, see `detectors.occlusion`), or the newcomer gets a
+inherit it by position: a track found again after `track_buffer_s` of real time without a sighting
+(missed frames, or just frames that far apart under load) must also look the same (appearance signature, see `detectors.occlusion`), or the newcomer gets a
 track of its own. Stationary objects that vanish behind something are held at their place for
 `hold_s` and take their identity back when they reappear there looking the same.
 
@@ -126,10 +126,12 @@ class Tracker:
             track = self.tracks.get(tid)
             label = labels[int(idx)]
             box = (x1 / w, y1 / h, x2 / w, y2 / h)
-            if track is not None and track.missed and t - track.last.t >= self.cfg.track_buffer_s \
+            if track is not None and t - track.last.t >= self.cfg.track_buffer_s \
                     and not self._looks_the_same(track, image, box):
                 # Found again by position alone after a real-time gap, but someone else: a newcomer
-                # where the other stood. The other's track ends; the newcomer starts its own.
+                # where the other stood. The other's track ends; the newcomer starts its own. The gap
+                # may be between two consecutive analysed frames (seconds apart under load): one
+                # visitor leaving and the next sitting down between them must not make one track.
                 del self.tracks[tid]
                 self.ended.append(track)
                 self._split += 1
@@ -197,8 +199,10 @@ class Tracker:
 
     def occluded(self) -> set[int]:
         """Ids of stationary objects out of sight now, held or about to be: an incident they are
-        part of stays open (see `detectors.lifecycle`)."""
-        missing = {tr.id for tr in self.tracks.values() if tr.missed and tr.stood is not None}
+        part of stays open (see `detectors.lifecycle`). Classes never held (people) are not: a
+        person's incident ends by its rule's own `grace_s` and `min_absent_frames`."""
+        missing = {tr.id for tr in self.tracks.values() if tr.missed and tr.stood is not None
+                   and tr.label not in self.cfg.no_hold_classes}
         return missing | set(self.holds.held)
 
     def recent(self) -> list[Track]:

@@ -24,8 +24,8 @@ def camera(i: int) -> dict:
     doc.update(id=f"cam-{i:02d}", name=f"test camera {i}", url=str(CLIP), analysis_fps=1,
                location={"lon": 117.002 + 0.005 * (i % 6), "lat": 36.652 + 0.006 * (i // 6), "crs": "wgs84"},
                clip={"enabled": False})
-    # 30 cameras keep a 2-core machine busy (~0.65 analysed frames/s each): a grace of 3 s
-    # bridges one missed detection there, and still ends the first stay before the second.
+    # 30 cameras keep a 2-core machine busy (a frame every 1.5-6 s each, by the machine): a grace
+    # of 3 s and two frames bridges one missed detection there, and still ends the first stay before the second.
     doc["rules"][0]["grace_s"] = 3
     return doc
 
@@ -53,6 +53,10 @@ def worker(tmp: Path, bootstrap: str, name: str, **cluster) -> ServiceProcess:
                                    "idempotent": cluster.get("exactly_once", True)})
     doc["cameras"] = []
     doc["video"] = {"file_start": "wallclock"}
+    # 30 cameras on three or four workers sharing two cores: at 640 pixels the model gives each camera
+    # a frame every 5-6 s (measured), too few to tell one stay at the table from the next. At 320
+    # (exported by `make test`'s `models` step) each camera gets about three times as many.
+    doc["model"] = {**doc.get("model", {}), "imgsz": 320}
     doc["cluster"] = {"enabled": True, "worker_id": name, **cluster_section(**cluster)}
     return ServiceProcess(home, doc)
 

@@ -47,7 +47,7 @@ async def test_three_workers_thirty_cameras_failover_and_scale_out(tansu, tmp_pa
         async def analysing():
             cams = [c for svc in workers.values() for c in await cameras_of(svc)]
             return all(c["frames_analysed"] >= 3 for c in cams) and len(cams) == N_CAMERAS
-        await wait_for(analysing, 60, "every camera analysing frames")
+        await wait_for(analysing, 180, "every camera analysing frames")
 
         # Kill w1 while every one of its cameras has the clip's second stay open (and the first
         # one closed): an incident is under way on each camera that moves.

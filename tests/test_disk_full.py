@@ -44,7 +44,7 @@ def fill(path: Path, leave_free: int = 0) -> None:
     """Write `path` until the filesystem has `leave_free` bytes left (0: until ENOSPC, to the brim)."""
     chunk = b"\0" * 65536
     try:
-        f = open(path, "ab")
+        f = open(path, "ab", buffering=0)  # unbuffered: nothing left to flush (and fail) at close
     except OSError as exc:  # already full (a busy writer got there first)
         assert exc.errno == errno.ENOSPC, exc
         return

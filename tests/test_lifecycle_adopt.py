@@ -25,6 +25,7 @@ def test_seen_again_from_the_takeover_on_it_goes_on_under_its_id():
 
 def test_a_subject_that_arrived_later_is_a_new_occurrence():
     lc = adopted()
+    assert lc.step([], 100.5) == []  # the first frame here: nobody in view
     changes = lc.step([cond(104.0)], 106.0)  # entered 4 s after the takeover
     assert [(c.status, c.incident_id) for c in changes][0] == ("cleared", "X")
     assert changes[1].status == "opened" and changes[1].incident_id != "X"
@@ -32,6 +33,7 @@ def test_a_subject_that_arrived_later_is_a_new_occurrence():
 
 def test_unseen_it_clears_after_the_hold():
     lc = adopted()
+    assert lc.step([], 100.0) == []
     assert lc.step([], 109.0) == []
     assert [(c.status, c.incident_id) for c in lc.step([], 110.0)] == [("cleared", "X")]
 
@@ -41,3 +43,20 @@ def test_object_rules_any_object_in_the_zone_claims_it():
     changes = lc.step([cond(100.5, subject=42)], 102.0)
     assert [(c.status, c.incident_id) for c in changes] == [("updated", "X")]
     assert list(lc.active) == [("z", 42)]
+
+
+def test_under_load_the_clock_starts_at_the_first_frame_analysed_after_the_takeover():
+    # The new owner's first frame of the camera comes 6 s after the takeover (frames seconds apart
+    # on a loaded worker): whoever it shows was in view at the takeover, and the hold runs from it.
+    lc = adopted()
+    assert lc.step([], 106.0) == []
+    assert lc.step([], 115.0) == []  # 9 s into the hold, counted from 106
+    changes = lc.step([cond(106.0)], 112.0 + 3.5)  # the person first seen at 106, held 6 s by the rule
+    assert [(c.status, c.incident_id) for c in changes] == [("updated", "X")]
+
+
+def test_under_load_unseen_it_clears_a_hold_after_the_first_frame():
+    lc = adopted()
+    assert lc.step([], 106.0) == []
+    assert lc.step([], 115.9) == []
+    assert [(c.status, c.incident_id) for c in lc.step([], 116.0)] == [("cleared", "X")]

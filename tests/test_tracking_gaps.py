@@ -41,3 +41,25 @@ def test_a_track_missing_in_enough_frames_for_long_enough_is_forgotten():
     out = run(Tracker(TrackerConfig(hold_s=0), analysis_fps=5), frames)
     gone = [t for t, live in out if not live]
     assert gone and abs(gone[0] - 11.8) < 0.01  # 2 s after the last sighting at 9.8 s (and 10 frames missed)
+
+
+def _scene(colour: tuple[int, int, int]) -> np.ndarray:
+    """A grey street with a person-sized patch of `colour` (striped, so it has some texture) at BOX."""
+    img = np.full((432, 768, 3), 90, np.uint8)
+    x1, y1, x2, y2 = BOX
+    img[y1:y2, x1:x2] = colour
+    img[y1:y2:6, x1:x2] = (20, 20, 20)
+    return img
+
+
+def test_frames_seconds_apart_tell_the_next_visitor_at_the_same_spot_from_the_last():
+    # Under load frames come 6 s apart: one visitor leaves and the next sits down at the same spot
+    # between two analysed frames, so no frame misses anyone. Position alone would make them one
+    # track (one stay); after `track_buffer_s` without a sighting the newcomer must look the same.
+    for later, same in [((40, 40, 200), False), ((200, 60, 30), True)]:
+        tracker = Tracker(TrackerConfig(), analysis_fps=1)
+        first = None
+        for t in range(0, 13, 6):  # 0, 6, 12: the first visitor, seen every 6 s
+            first = tracker.update(dets(BOX), float(t), _scene((200, 60, 30)))[0].id
+        after = tracker.update(dets(BOX), 18.0, _scene(later))
+        assert [tr.id == first for tr in after] == [same], (later, [tr.id for tr in after], first)
