@@ -114,9 +114,14 @@ class ServiceProcess:
         try:
             return await asyncio.wait_for(self.proc.wait(), 30)
         except asyncio.TimeoutError:  # never leave a process behind; the caller still sees the hang
+            self.proc.send_signal(signal.SIGUSR1)  # the service logs its threads' and tasks' stacks
+            await asyncio.sleep(2)
             self.proc.kill()
             await self.proc.wait()
-            raise AssertionError(f"service did not stop within 30 s of SIGTERM; log: {self.log()[-2000:]}") from None
+            log = self.log()
+            at = log.rfind('"process.stacks"')
+            tail = log[max(0, log.rfind("\n", 0, max(at, 0)) - 2000):] if at >= 0 else log[-2000:]
+            raise AssertionError(f"service did not stop within 30 s of SIGTERM; log: {tail[-30000:]}") from None
 
     async def __aexit__(self, *exc) -> None:
         if self.proc is not None and self.proc.returncode is None:

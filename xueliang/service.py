@@ -37,6 +37,7 @@ from ingest.handoff import LatestSlot
 from ingest.metrics import CameraCollector
 from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
+from xueliang.stacks import log_stacks, wait_bounded
 from bridge.merge_consumer import KafkaMergeStage
 from xueliang.cluster import CameraOwnership, ClusterRecords
 from xueliang.registry import ensure_cluster_topics
@@ -200,6 +201,7 @@ class Service:
             tasks.append(asyncio.create_task(server.serve(), name="api"))
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
+        loop.add_signal_handler(signal.SIGUSR1, log_stacks, "SIGUSR1")
         for c in self.cameras:
             c.worker.start()
         if server is not None:
@@ -245,8 +247,8 @@ class Service:
         for t in tasks:
             if t.get_name() != "api":
                 t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*[c.task for c in self.cameras if c.task is not None], return_exceptions=True)
+        await wait_bounded(tasks, 10.0, "tasks")
+        await wait_bounded([c.task for c in self.cameras], 10.0, "camera loops")
         self._inference.close()
         if self.records is not None:
             await self.records.stop()
