@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bridge.event import Event
+from bridge.event import NOT_LIFECYCLE, Event
 
 
 class _Message(BaseModel):
@@ -116,7 +116,7 @@ class SuppressionGate:
 
     def check(self, ev: Event, now: float) -> str | None:
         """The reason `ev` must not be sent, or None."""
-        if ev.status == "verified":
+        if ev.status in NOT_LIFECYCLE:
             return None
         reason = self._incidents.get(ev.incident_id)
         if reason is None and ev.status == "opened":
