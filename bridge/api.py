@@ -20,7 +20,9 @@ from sse_starlette import EventSourceResponse
 
 from bridge.catalogue import Catalogue
 from bridge.config import ClocksConfig, MapConfig
+from bridge.console.bundle import bundle_router
 from bridge.console.incidents_api import incidents_router
+from bridge.console.review import review_router
 from bridge.console.map_api import Locations, map_router, mount_library
 from bridge.deadletters import DeadLetterStore
 from bridge.console.tuning import Tuning, tuning_router
@@ -130,6 +132,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_sensors_router(state))
     app.include_router(parked_router(state.store, state.notify_dispatch))
     app.include_router(views_router(state.store, state.grid))
+    app.include_router(bundle_router(state.store, state.evidence, state.auth.audit if state.auth is not None else None))
     if state.auth is not None:
         app.include_router(auth_router(state.auth))
     if state.tuning is not None:
@@ -137,6 +140,9 @@ def create_app(state: ApiState) -> FastAPI:
     library = mount_library(app, state.map_config)
     app.include_router(map_router(state.map_config, state.grid, state.store.path, state.cameras, state.locations,
                                   state.catalogue, library, state.clocks, state.work_orders))
+    app.include_router(review_router(state.store, state.publish or _publisher(state),
+                                     state.auth.audit if state.auth is not None else None,
+                                     state.tuning if hasattr(state.tuning, "start_review_backtest") else None))
     app.include_router(incidents_router(state.store.path, state.store.incident, state.catalogue, state.clocks,
                                         state.work_orders))
     app.include_router(_pages_router(state))
@@ -261,6 +267,14 @@ def _events_router(state: ApiState) -> APIRouter:
         return FileResponse(path, media_type=media_type(name))
 
     return r
+
+
+def _publisher(state: ApiState):
+    """Without the service's publish (an app on its own): store the event, then tell the live stream."""
+    async def publish(event) -> None:
+        seq = await state.store.append(event)
+        state.hub.publish(seq, event.model_dump(mode="json"))
+    return publish
 
 
 def _parse_last_event_id(value: str | None) -> int | None:

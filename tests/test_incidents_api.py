@@ -125,3 +125,58 @@ def test_clock_steps_returns_and_fallbacks():
     assert c.step is None and not c.overdue
     assert clock(opened_at=0, now=10, limits=None, states=[], status="updated").light == "yellow"  # by status
     assert clock(opened_at=0, now=80, limits=None, states=[], legacy_limit_s=100).light == "yellow"
+
+
+async def test_evidence_bundle_is_one_zip_with_a_manifest_and_no_plate_for_viewers(world, tmp_path):
+    import hashlib
+    import io
+    import json
+    import zipfile
+
+    from bridge.evidence import LocalEvidenceStore
+
+    store, wo, api = world
+    ev_store = LocalEvidenceStore(tmp_path / "evidence")  # the app's evidence directory
+    items = {k: ev_store.put(f"{k} bytes".encode(), ext) for k, ext in
+             [("before", "jpg"), ("snapshot", "jpg"), ("crop", "jpg"), ("clip", "mp4"), ("plate", "jpg")]}
+    base = event(1, "d", "opened", 0, plate="京A12345")
+    ev = base.model_copy(update={"evidence": base.evidence.model_copy(update={
+        **{k: v.url for k, v in items.items()}, "sha256": {k: v.sha256 for k, v in items.items()} | {"crop": "0" * 64}})})
+    await store.append(ev)
+    res = await api["operator"].get("/events/e1/bundle")
+    assert res.status_code == 200 and res.headers["content-type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(res.content))
+    assert sorted(z.namelist()) == ["before.jpg", "clip.mp4", "crop.jpg", "event.json", "manifest.json", "plate.jpg",
+                                    "snapshot.jpg"]
+    manifest = json.loads(z.read("manifest.json"))
+    files = {f["field"]: f for f in manifest["files"]}
+    assert files["clip"]["sha256"] == hashlib.sha256(b"clip bytes").hexdigest() and files["clip"]["match"]
+    assert not files["crop"]["match"]  # a recorded sha256 that does not match the file is shown, not hidden
+    assert manifest["detector"]["config_hash"] == "abc" and manifest["made_by"] == "operator"
+    assert json.loads(z.read("event.json"))["plate"]["text"] == "京A12345"
+    zv = zipfile.ZipFile(io.BytesIO((await api["viewer"].get("/events/e1/bundle")).content))
+    assert "plate.jpg" not in zv.namelist() and "text" not in json.loads(zv.read("event.json"))["plate"]
+    assert (await api["viewer"].get("/events/nope/bundle")).status_code == 404
+
+
+async def test_review_is_an_event_audited_and_shown_and_viewers_may_not(world, tmp_path):
+    store, wo, api = world
+    await store.append_many([event(1, "a", "opened", 0), event(2, "a", "updated", 30)])
+    bad = await api["operator"].post("/incidents/a/review", json={"decision": "false_alarm"})
+    assert bad.status_code == 422 and "reason" in bad.text
+    assert (await api["operator"].post("/incidents/a/review", json={"decision": "false_alarm", "reason": "other"})).status_code == 422
+    assert (await api["viewer"].post("/incidents/a/review", json={"decision": "confirmed"})).status_code == 403
+    assert (await api["operator"].post("/incidents/zz/review", json={"decision": "confirmed"})).status_code == 404
+    res = await api["operator"].post("/incidents/a/review", json={"decision": "false_alarm", "reason": "shadow",
+                                                                  "note": "tree", "event_id": "e1"})
+    assert res.status_code == 201, res.text
+    reviewed = (await api["viewer"].get("/events", params={"status": "reviewed"})).json()["events"]
+    assert len(reviewed) == 1 and reviewed[0]["review"] == {"decision": "false_alarm", "reason": "shadow", "note": "tree",
+                                                           "reviewer": "operator", "reviewed_event_id": "e1"}
+    assert reviewed[0]["incident_id"] == "a" and reviewed[0]["event_id"] == res.json()["event_id"]
+    row = (await api["viewer"].get("/incidents")).json()["incidents"][0]
+    assert row["state"] == "updated" and row["review"]["decision"] == "false_alarm" and row["event"]["event_id"] == "e2"
+    assert (await api["viewer"].get("/incidents", params={"review": "confirmed"})).json()["incidents"] == []
+    assert (await store.latest_of_incident("a")).event["event_id"] == "e2"  # a review is not a lifecycle step
+    audit = ConsoleDb(tmp_path / "console.sqlite3").entries()
+    assert audit[0]["action"] == "incident.review" and audit[0]["detail"]["reason"] == "shadow"
