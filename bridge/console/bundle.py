@@ -26,10 +26,17 @@ from bridge.security import principal
 ITEMS = ("before", "snapshot", "crop", "clip", "plate")
 
 
-def make_bundle(event: dict[str, Any], evidence: EvidenceStore, made_by: str) -> bytes:
-    """The zip's bytes (blocking: reads the evidence files)."""
-    ev = event.get("evidence") or {}
-    recorded = ev.get("sha256") or {}
+def make_bundle(event: dict[str, Any], evidence: EvidenceStore, made_by: str,
+                clip_from: dict[str, Any] | None = None) -> bytes:
+    """The zip's bytes (blocking: reads the evidence files). `clip_from`: another event of the incident
+    whose clip to include when this event has none (the clip follows the opening in an `updated`)."""
+    ev = dict(event.get("evidence") or {})
+    recorded = dict(ev.get("sha256") or {})
+    source = {}
+    if not ev.get("clip") and clip_from is not None:
+        other = clip_from.get("evidence") or {}
+        ev["clip"], recorded["clip"] = other.get("clip"), (other.get("sha256") or {}).get("clip")
+        source["clip"] = clip_from["event_id"]
     files, missing = [], []
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -48,7 +55,8 @@ def make_bundle(event: dict[str, Any], evidence: EvidenceStore, made_by: str) ->
             z.writestr(arcname, data, compress_type=zipfile.ZIP_STORED)  # JPEG and video are compressed already
             digest = hashlib.sha256(data).hexdigest()
             files.append({"name": arcname, "field": field, "url": url, "size": len(data), "sha256": digest,
-                          "recorded_sha256": recorded.get(field), "match": recorded.get(field) == digest})
+                          "recorded_sha256": recorded.get(field), "match": recorded.get(field) == digest,
+                          **({"from_event_id": source[field]} if field in source else {})})
         manifest = {"event_id": event["event_id"], "incident_id": event["incident_id"],
                     "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "made_by": made_by,
                     "detector": event.get("detector"), "files": files, "missing": missing,
@@ -68,7 +76,11 @@ def bundle_router(store: EventStore, evidence: EvidenceStore, audit) -> APIRoute
         if row is None:
             raise HTTPException(404, f"event_id: no event {event_id!r}")
         who = principal(request)
-        data = await asyncio.to_thread(make_bundle, visible(request)(row.event), evidence, who.name)
+        clip_from = None
+        if not (row.event.get("evidence") or {}).get("clip"):
+            life = await store.incident(row.event["incident_id"])
+            clip_from = next((e.event for e in life if (e.event.get("evidence") or {}).get("clip")), None)
+        data = await asyncio.to_thread(make_bundle, visible(request)(row.event), evidence, who.name, clip_from)
         if audit is not None:
             await audit(who, "evidence.bundle", event_id, {"incident_id": row.event["incident_id"], "bytes": len(data)})
         return Response(data, media_type="application/zip", headers={

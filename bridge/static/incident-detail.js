@@ -7,8 +7,10 @@ const IncidentDetail = (() => {
   const { api, el } = Console;
   let liveTile = null;
 
-  function evidence(ev) {
-    const e = ev.evidence || {};
+  // `clipEv`: the incident's event with the clip, when `ev` has none (the clip follows the opening).
+  function evidence(ev, clipEv) {
+    const e = Object.assign({}, ev.evidence || {});
+    if (!e.clip && clipEv) e.clip = clipEv.evidence.clip;
     const box = el("div", { class: "evidence", "data-event-id": ev.event_id });
     const pair = el("div", { class: "imgs pair" });
     if (e.before) pair.append(el("figure", { class: "before" }, el("a", { href: e.before, target: "_blank" }, el("img", { src: e.before, alt: "before" })),
@@ -55,17 +57,19 @@ const IncidentDetail = (() => {
     try { d = await api(`/incidents/${encodeURIComponent(id)}${at ? "?at=" + encodeURIComponent(at) : ""}`); }
     catch (e) { box.append(el("p", { class: "err", text: Console.describe(e) })); return; }
     const inc = d.incident, ev = inc.event;
-    const withEvidence = d.lifecycle.filter(e => e.evidence && e.evidence.snapshot);
+    const withEvidence = d.lifecycle.filter(e => e.evidence && (e.evidence.snapshot || e.evidence.clip));
     const shown = withEvidence.find(e => e.event_id === inc.best_event_id) || withEvidence[withEvidence.length - 1] || ev;
-    const evBox = el("div", { id: "evidence" }, evidence(shown));
+    const clipEv = d.lifecycle.find(e => e.evidence && e.evidence.clip);
+    const evBox = el("div", { id: "evidence" }, evidence(shown, clipEv));
     const map = el("div", { class: "map", id: "detail-map" });
     const life = el("table", { class: "lifecycle" }, el("thead", {}, el("tr", {}, ...["seq", "status", "time", "conf."].map(t => el("th", { text: t })))),
       el("tbody", {}, ...d.lifecycle.map(e => {
-        const tr = el("tr", { "data-event-id": e.event_id, class: e.evidence && e.evidence.snapshot ? "clickable" : "" },
+        const has = e.evidence && (e.evidence.snapshot || e.evidence.clip);
+        const tr = el("tr", { "data-event-id": e.event_id, class: has ? "clickable" : "" },
           el("td", { text: e.seq }), el("td", {}, el("span", { class: "status " + e.status, text: e.status }),
             e.review ? el("span", { class: "muted", text: " " + Incidents.reviewText(e.review) + ` (${e.review.reviewer})` }) : null),
           el("td", { text: new Date(e.occurred_at).toLocaleTimeString() }), el("td", { text: e.confidence.toFixed(2) }));
-        if (e.evidence && e.evidence.snapshot) tr.addEventListener("click", () => evBox.replaceChildren(evidence(e)));
+        if (has) tr.addEventListener("click", () => evBox.replaceChildren(evidence(e, clipEv)));
         return tr;
       })));
     if (liveTile) { liveTile.close(); liveTile = null; }
