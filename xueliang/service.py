@@ -121,9 +121,10 @@ class Service:
         self.rel = Reliability(cfg, self.store, self._stored)  # disk guard, held events, retention, readiness
         self.gate.until.update(await self.store.suppressions(time.time()))
         runs = (lambda: {c.config.id for c in self.cameras}) if cfg.cluster.enabled else {c.id for c in cfg.cameras}
-        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, runs, self.publish)
-        console_db = ConsoleDb(cfg.console_db_path)
         self.work_orders = WorkOrderLog(cfg.console_db_path)  # feedback's work-order states, for the clocks
+        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, runs, self.publish,
+                                        work_orders=self.work_orders)
+        console_db = ConsoleDb(cfg.console_db_path)
         running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
         core = self.core = await asyncio.to_thread(build_core, cfg)
         core.evidence = self.rel.evidence(core.evidence)

@@ -71,8 +71,8 @@ def clock(*, opened_at: float, now: float, limits: ClockLimits | None, states: l
         step, since = nxt, at
     if step == "done":
         if late:
-            return Clock("red", f"done; late in {', '.join(late)}", "done", wo, None, False, "late")
-        return Clock("green", "done; every step within its limit", "done", wo, None, False, "on_time")
+            return Clock("red", f"{wo}, late in {', '.join(late)}", "done", wo, None, False, "late")
+        return Clock("green", f"{wo}, every step within its limit", "done", wo, None, False, "on_time")
     limit = getattr(limits, _LIMIT[step])
     elapsed = max(0.0, now - since)
     if limit is None:
