@@ -16,23 +16,24 @@ from typing import Any, Literal
 
 _PREFIX_END = "\U0010ffff"  # above every code character: [code, code + this) is the prefix range
 
+# The page is cut first (newest activity, state filter), then each row's review and best evidence are read.
 _SQL = """
-SELECT m.incident_id, m.n, m.latest, l.seq, l.payload, o.occurred_at, r.payload,
+WITH m AS (SELECT incident_id, count(*) AS n, max(seq) AS latest, min(seq) AS first,
+                  max(CASE WHEN status NOT IN ('verified', 'reviewed') THEN seq END) AS life,
+                  max(CASE WHEN status = 'reviewed' THEN seq END) AS review
+           FROM events {where} GROUP BY incident_id {having}),
+     page AS (SELECT m.*, l.payload AS lp, o.occurred_at AS opened FROM m
+              JOIN events l ON l.seq = m.life JOIN events o ON o.seq = m.first
+              {state} ORDER BY m.latest DESC LIMIT ?)
+SELECT p.incident_id, p.n, p.latest, p.life, p.lp, p.opened, r.payload,
        (SELECT json_object('event_id', b.event_id, 'snapshot', json_extract(b.payload, '$.evidence.snapshot'),
                            'crop', json_extract(b.payload, '$.evidence.crop'),
                            'confidence', json_extract(b.payload, '$.confidence'))
-        FROM events b WHERE b.incident_id = m.incident_id AND b.status NOT IN ('verified', 'reviewed')
+        FROM events b WHERE b.incident_id = p.incident_id AND b.status NOT IN ('verified', 'reviewed')
           AND json_extract(b.payload, '$.evidence.snapshot') IS NOT NULL
         ORDER BY json_extract(b.payload, '$.confidence') DESC, b.seq LIMIT 1)
-FROM (SELECT incident_id, count(*) AS n, max(seq) AS latest, min(seq) AS first,
-             max(CASE WHEN status NOT IN ('verified', 'reviewed') THEN seq END) AS life,
-             max(CASE WHEN status = 'reviewed' THEN seq END) AS review
-      FROM events {where} GROUP BY incident_id {having}) m
-JOIN events l ON l.seq = m.life
-JOIN events o ON o.seq = m.first
-LEFT JOIN events r ON r.seq = m.review
-{state}
-ORDER BY m.latest DESC LIMIT ?
+FROM page p LEFT JOIN events r ON r.seq = p.review
+ORDER BY p.latest DESC
 """
 
 State = Literal["open", "cleared", "all"]
