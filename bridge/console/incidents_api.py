@@ -129,9 +129,9 @@ def incidents_router(store_path: Path, store_incident: Callable[[str], Any], cat
         review: Literal["confirmed", "false_alarm", "unreviewed"] | None = Query(None, description="By the latest review."),
         overdue: bool = Query(False, description="Only incidents whose running step is past its time limit."),
         light: Literal["green", "yellow", "red"] | None = None,
-        at: float | None = Query(None, ge=0, description="Evaluate the clocks at this Unix time instead of now."),
+        at: float | None = Query(None, ge=0, le=1e11, description="Evaluate the clocks at this Unix time instead of now."),
         limit: int = Query(100, ge=1, le=1000),
-        before: int | None = Query(None, ge=1, description="Cursor: incidents whose newest event is older than this seq."),
+        before: int | None = Query(None, ge=1, le=2**63 - 1, description="Cursor: incidents whose newest event is older than this seq."),
     ) -> IncidentPage:
         now = time.time() if at is None else at
         narrowed = overdue or review is not None or light is not None
@@ -147,7 +147,7 @@ def incidents_router(store_path: Path, store_incident: Callable[[str], Any], cat
            summary="On-time rates per street and per category of the incidents reported in a window.")
     async def rates(request: Request, since_s: float = Query(7 * 86400, gt=0, le=400 * 86400,
                                                           description="Window: incidents reported this many seconds back."),
-                    at: float | None = Query(None, ge=0, description="Evaluate the clocks at this Unix time.")) -> OnTimeRates:
+                    at: float | None = Query(None, ge=0, le=1e11, description="Evaluate the clocks at this Unix time.")) -> OnTimeRates:
         now = time.time() if at is None else at
         found = await read(now, lambda e: e, limit=100_000)
         since = now - since_s
@@ -169,7 +169,7 @@ def incidents_router(store_path: Path, store_incident: Callable[[str], Any], cat
     @r.get("/incidents/{incident_id}", response_model=IncidentDetail, responses={404: {"description": "No such incident."}},
            summary="One incident: its row, every event (the lifecycle), its sources and work-order states.")
     async def detail(incident_id: str, request: Request,
-                     at: float | None = Query(None, ge=0, description="Evaluate the clock at this Unix time.")) -> IncidentDetail:
+                     at: float | None = Query(None, ge=0, le=1e11, description="Evaluate the clock at this Unix time.")) -> IncidentDetail:
         now = time.time() if at is None else at
         show = visible(request)
         found = await read(now, show, incident=incident_id, limit=1)
