@@ -14,7 +14,8 @@ from bridge.auth import Sessions, TokenStore, new_token
 from bridge.catalogue import Catalogue, ClockLimits
 from bridge.config import ClocksConfig
 from bridge.console.clocks import clock
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, PlateRef, SourceRef
+from bridge.event import (CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, PlateRef, SourceRef,
+                          Verification)
 from bridge.evidence import LocalEvidenceStore
 from bridge.hub import Hub
 from bridge.outbox import EventStore
@@ -83,6 +84,12 @@ async def test_one_row_per_incident_with_state_best_evidence_and_lifecycle(world
     v = (await api["viewer"].get("/incidents/a")).json()  # viewers never see plate text or crops
     assert "text" not in v["lifecycle"][1]["plate"] and "plate" not in v["lifecycle"][1]["evidence"]
     assert (await api["viewer"].get("/incidents/nope")).status_code == 404
+    found = event(6, "b", "verified", 200).model_copy(update={"verification": Verification(
+        request_id="r1", still_present=True)})
+    await store.append(found)  # a verify request found it still there: red, as on the map (one light function)
+    b = (await api["viewer"].get("/incidents", params={"incident": "b"})).json()["incidents"][0]
+    on_map = (await api["viewer"].get("/map/incidents")).json()["incidents"]
+    assert b["state"] == "opened" and b["light"] == "red" and [i["light"] for i in on_map] == ["red"]
 
 
 async def test_clock_turns_green_yellow_red_and_rates_count_late_steps(world):

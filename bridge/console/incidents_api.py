@@ -92,7 +92,9 @@ def incidents_router(store_path: Path, store_incident: Callable[[str], Any], cat
         code = s.event["category"]["code"]
         entry = catalogue.by_code.get(code) if catalogue is not None else None
         return clock(opened_at=s.opened_at.timestamp(), now=now, limits=limits_of(code, catalogue, clocks),
-                     states=states, yellow_at=clocks.yellow_at, status=s.event["status"],
+                     states=states, yellow_at=clocks.yellow_at,
+                     status="verified" if s.verified and s.event["status"] != "cleared" else s.event["status"],
+                     still_present=s.still_present,
                      legacy_limit_s=entry.time_limit_s if entry else None,
                      false_alarm=bool(s.review and s.review.get("decision") == "false_alarm"))
 

@@ -20,12 +20,14 @@ _PREFIX_END = "\U0010ffff"  # above every code character: [code, code + this) is
 _SQL = """
 WITH m AS (SELECT incident_id, count(*) AS n, max(seq) AS latest, min(seq) AS first,
                   max(CASE WHEN status NOT IN ('verified', 'reviewed') THEN seq END) AS life,
-                  max(CASE WHEN status = 'reviewed' THEN seq END) AS review
+                  max(CASE WHEN status = 'reviewed' THEN seq END) AS review,
+                  max(CASE WHEN status != 'reviewed' THEN seq END) AS answer
            FROM events {where} GROUP BY incident_id {having}),
      page AS (SELECT m.*, l.payload AS lp, o.occurred_at AS opened FROM m
               JOIN events l ON l.seq = m.life JOIN events o ON o.seq = m.first
               {state} ORDER BY m.latest DESC LIMIT ?)
-SELECT p.incident_id, p.n, p.latest, p.life, p.lp, p.opened, r.payload,
+SELECT p.incident_id, p.n, p.latest, p.life, p.lp, p.opened, r.payload, v.seq IS NOT NULL,
+       json_extract(v.payload, '$.verification.still_present'),
        (SELECT json_object('event_id', b.event_id, 'snapshot', json_extract(b.payload, '$.evidence.snapshot'),
                            'crop', json_extract(b.payload, '$.evidence.crop'),
                            'confidence', json_extract(b.payload, '$.confidence'))
@@ -33,6 +35,7 @@ SELECT p.incident_id, p.n, p.latest, p.life, p.lp, p.opened, r.payload,
           AND json_extract(b.payload, '$.evidence.snapshot') IS NOT NULL
         ORDER BY json_extract(b.payload, '$.confidence') DESC, b.seq LIMIT 1)
 FROM page p LEFT JOIN events r ON r.seq = p.review
+LEFT JOIN events v ON v.seq = p.answer AND v.status = 'verified'
 ORDER BY p.latest DESC
 """
 
@@ -49,6 +52,8 @@ class IncidentSummary:
     opened_at: datetime
     review: dict[str, Any] | None  # the latest `reviewed` event's `review`, with its time
     best: dict[str, Any] | None  # event_id, snapshot, crop, confidence of the most confident event
+    verified: bool = False  # the latest event but reviews is a `verified` answer
+    still_present: bool | None = None  # ... and what it found
 
 
 def query_incidents(store_path: Path, *, state: State = "all", category: str | None = None,
@@ -82,11 +87,12 @@ def query_incidents(store_path: Path, *, state: State = "all", category: str | N
     finally:
         conn.close()
     out = []
-    for inc, n, latest, seq, payload, opened, review, best in rows:
+    for inc, n, latest, seq, payload, opened, review, verified, present, best in rows:
         rev = None
         if review is not None:
             doc = json.loads(review)
             rev = (doc.get("review") or {}) | {"at": doc["occurred_at"], "event_id": doc["event_id"]}
         out.append(IncidentSummary(inc, n, latest, json.loads(payload), seq, datetime.fromisoformat(opened), rev,
-                                   json.loads(best) if best else None))
+                                   json.loads(best) if best else None, bool(verified),
+                                   None if present is None else bool(present)))
     return out
