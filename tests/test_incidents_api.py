@@ -185,5 +185,9 @@ async def test_review_is_an_event_audited_and_shown_and_viewers_may_not(world, t
     assert row["state"] == "updated" and row["review"]["decision"] == "false_alarm" and row["event"]["event_id"] == "e2"
     assert (await api["viewer"].get("/incidents", params={"review": "confirmed"})).json()["incidents"] == []
     assert (await store.latest_of_incident("a")).event["event_id"] == "e2"  # a review is not a lifecycle step
+    await store.append(event(9, "s", "opened", 0), suppressed="work order closed")
+    assert (await api["operator"].post("/incidents/s/review", json={"decision": "confirmed"})).status_code == 201
+    held = (await api["viewer"].get("/events", params={"status": "reviewed", "limit": 1})).json()["events"][0]
+    assert held["incident_id"] == "s" and held["suppressed"] == "work order closed"  # kept, never sent
     audit = ConsoleDb(tmp_path / "console.sqlite3").entries()
-    assert audit[0]["action"] == "incident.review" and audit[0]["detail"]["reason"] == "shadow"
+    assert audit[1]["action"] == "incident.review" and audit[1]["detail"]["reason"] == "shadow"

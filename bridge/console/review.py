@@ -106,7 +106,10 @@ def review_router(store: EventStore, publish: Callable[[Event], Awaitable[None]]
                 raise HTTPException(422, [{"loc": ["body", "event_id"], "field": "event_id", "type": "value_error",
                                            "msg": f"no event {body.event_id!r} in incident {incident_id!r}"}])
         ev = review_event(latest.event, body, who)
-        await publish(ev)
+        if latest.suppressed:  # the platform never got this incident (its work order was closed): nor its review
+            await store.append(ev, suppressed=latest.suppressed)
+        else:
+            await publish(ev)
         if audit is not None:
             await audit(who, "incident.review", incident_id, {"decision": body.decision, "reason": body.reason,
                                                              "note": ev.review.note, "event_id": ev.event_id})
