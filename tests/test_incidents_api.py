@@ -191,3 +191,23 @@ async def test_review_is_an_event_audited_and_shown_and_viewers_may_not(world, t
     assert held["incident_id"] == "s" and held["suppressed"] == "work order closed"  # kept, never sent
     audit = ConsoleDb(tmp_path / "console.sqlite3").entries()
     assert audit[1]["action"] == "incident.review" and audit[1]["detail"]["reason"] == "shadow"
+
+
+async def test_pages_walk_every_incident_once_newest_first(world):
+    store, wo, api = world
+    evs, n = [], 0
+    for i in range(130):  # more than one batch of the backwards walk per page
+        for st in ("opened", "updated") if i % 3 else ("opened", "updated", "cleared"):
+            n += 1
+            evs.append(event(n, f"i{i:03d}", st, n))
+    await store.append_many(evs)
+    seen, before = [], None
+    while True:
+        page = (await api["viewer"].get("/incidents", params={"limit": 40, **({"before": before} if before else {})})).json()
+        seen += [r["incident_id"] for r in page["incidents"]]
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == [f"i{i:03d}" for i in reversed(range(130))]
+    open_ids = [r["incident_id"] for r in (await api["viewer"].get("/incidents", params={"state": "open", "limit": 1000})).json()["incidents"]]
+    assert open_ids == [f"i{i:03d}" for i in reversed(range(130)) if i % 3]

@@ -56,6 +56,33 @@ class IncidentSummary:
     still_present: bool | None = None  # ... and what it found
 
 
+def _page(conn: sqlite3.Connection, where: list[str], args: list[Any], having: str, cond: str,
+          before: int | None, limit: int) -> list[tuple]:
+    """The newest incidents found by walking the events backwards (the seq index) in batches, each
+    batch summarised on the incident index: the cost follows the page, not the whole log."""
+    scan = " AND ".join([*where, *(["seq < ?"] if before is not None else [])])
+    ids = conn.execute(f"SELECT incident_id FROM events {'WHERE ' + scan if scan else ''} ORDER BY seq DESC",
+                       [*args, *([before] if before is not None else [])])
+    rows: list[tuple] = []
+    seen: set[str] = set()
+    batch = max(limit * 2, 50)
+    while len(rows) < limit:
+        chunk: list[str] = []
+        for (inc,) in ids:
+            if inc not in seen:
+                seen.add(inc)
+                chunk.append(inc)
+                if len(chunk) == batch:
+                    break
+        if not chunk:
+            break
+        sub = [*where, f"incident_id IN ({','.join('?' * len(chunk))})"]
+        sql = _SQL.format(where="WHERE " + " AND ".join(sub), having=having, state=cond)
+        rows += conn.execute(sql, [*args, *chunk, *([before] if before is not None else []), limit - len(rows)]).fetchall()
+        batch = min(batch * 2, 5000)
+    return rows
+
+
 def query_incidents(store_path: Path, *, state: State = "all", category: str | None = None,
                     grid: str | None = None, camera: str | None = None, incident: str | None = None,
                     before: int | None = None, limit: int = 100) -> list[IncidentSummary]:
@@ -78,12 +105,10 @@ def query_incidents(store_path: Path, *, state: State = "all", category: str | N
     having = ""
     if before is not None:
         having = "HAVING max(seq) < ?"
-        args.append(before)
     cond = {"open": "WHERE l.status != 'cleared'", "cleared": "WHERE l.status = 'cleared'", "all": ""}[state]
-    sql = _SQL.format(where=("WHERE " + " AND ".join(where)) if where else "", having=having, state=cond)
     conn = sqlite3.connect(f"{Path(store_path).resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:
-        rows = conn.execute(sql, [*args, limit]).fetchall()
+        rows = _page(conn, where, args, having, cond, before, limit)
     finally:
         conn.close()
     out = []
