@@ -114,8 +114,12 @@ def _without_clips(cfg: ServiceConfig, cam: CameraConfig) -> ServiceConfig:
     return cfg.model_copy(update={"cameras": [cam if c.id == cam.id else c for c in cfg.cameras]})
 
 
-def run_review_backtest(job: ReviewJob, running: ServiceConfig, changed: ServiceConfig, core, clip_path) -> None:
-    """Blocking: replays every case's clip with both configs; fills `now` and `changed`."""
+def run_review_backtest(job: ReviewJob, running: ServiceConfig, changed: ServiceConfig, core, clip_path,
+                        cache: dict[tuple[str, str, str], bool] | None = None) -> None:
+    """Blocking: replays every case's clip with both configs; fills `now` and `changed`. `cache`: results
+    by (clip, config hash, category), so a config already replayed on a clip (the running one, at the
+    next try of an edit) is not replayed again."""
+    cache = {} if cache is None else cache
     if job.cancel.is_set():
         job.state = "cancelled"
         return
@@ -128,10 +132,15 @@ def run_review_backtest(job: ReviewJob, running: ServiceConfig, changed: Service
                 case.clip = None
                 continue
             for attr, cfg in zip(("now", "changed"), configs):
-                sink = _Opened()
-                replay(cfg, job.camera_id, sink, source=str(path), core=core,
-                       on_frame=lambda t: not job.cancel.is_set())
-                setattr(case, attr, case.category in sink.categories)
+                key = (case.clip, cfg.camera(job.camera_id).detection_hash(cfg.model, cfg.tracker), case.category)
+                if key not in cache:
+                    sink = _Opened()
+                    replay(cfg, job.camera_id, sink, source=str(path), core=core,
+                           on_frame=lambda t: not job.cancel.is_set())
+                    if job.cancel.is_set():
+                        break
+                    cache[key] = case.category in sink.categories
+                setattr(case, attr, cache[key])
             if job.cancel.is_set():
                 job.state = "cancelled"
                 return
@@ -161,7 +170,7 @@ def start(bench, camera_id: str, config: CameraTuning, who: Principal, jobs: dic
         if bench._core is None:
             bench._core = build_core(bench.cfg)
         run_review_backtest(job, running, changed, bench._core,
-                            lambda url: bench._core.evidence.path_of(url.rsplit("/", 1)[-1]))
+                            lambda url: bench._core.evidence.path_of(url.rsplit("/", 1)[-1]), bench._review_cache)
 
     bench._pool.submit(run)
     log.info("tuning.review_backtest_started", camera=camera_id, job=job.id, cases=len(job.cases), by=who.name)

@@ -156,6 +156,7 @@ class Bench:
         self._paths: dict[str, list[str]] = {}
         self._save_lock = asyncio.Lock()
         self._reviews: dict[str, review_backtest.ReviewJob] = {}
+        self._review_cache: dict[tuple[str, str, str], bool] = {}  # (clip, config hash, category) -> reported
 
     def close(self) -> None:
         for job in [*self._jobs.values(), *self._reviews.values()]:
