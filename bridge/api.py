@@ -19,7 +19,10 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from bridge.catalogue import Catalogue
-from bridge.config import MapConfig
+from bridge.config import ClocksConfig, MapConfig
+from bridge.console.bundle import bundle_router
+from bridge.console.incidents_api import incidents_router
+from bridge.console.review import review_router
 from bridge.console.map_api import Locations, map_router, mount_library
 from bridge.deadletters import DeadLetterStore
 from bridge.console.tuning import Tuning, tuning_router
@@ -30,6 +33,7 @@ from bridge.hub import Hub
 from bridge.live.routes import LiveFeatures, live_router
 from bridge.outbox import EventStore
 from bridge.outbox_parking import parked_count
+from bridge.work_orders import WorkOrderLog
 from bridge.parked_api import parked_router
 from bridge.readiness import Readiness
 from bridge.plate_access import visible
@@ -90,6 +94,9 @@ class ApiState:
         map_config: MapConfig | None = None,
         locations: Locations | None = None,
         catalogue: Catalogue | None = None,
+        clocks: ClocksConfig | None = None,
+        work_orders: WorkOrderLog | None = None,
+        publish: Callable[[Any], Any] | None = None,
     ) -> None:
         self.store, self.hub, self.evidence, self.cameras, self.ready = store, hub, evidence, cameras, ready
         self.snapshot = snapshot or (lambda camera_id: None)  # latest BGR frame of a camera
@@ -101,6 +108,8 @@ class ApiState:
         # The map page: its settings, where each camera stands (id -> lon, lat, crs), time limits.
         self.map_config, self.catalogue = map_config or MapConfig(), catalogue
         self.locations = locations or (lambda: {})
+        # Incidents: the clocks' limits, work-order states from feedback, and the outbox path reviews go through.
+        self.clocks, self.work_orders, self.publish = clocks or ClocksConfig(), work_orders, publish
 
 
 def create_app(state: ApiState) -> FastAPI:
@@ -123,13 +132,19 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_sensors_router(state))
     app.include_router(parked_router(state.store, state.notify_dispatch))
     app.include_router(views_router(state.store, state.grid))
+    app.include_router(bundle_router(state.store, state.evidence, state.auth.audit if state.auth is not None else None))
     if state.auth is not None:
         app.include_router(auth_router(state.auth))
     if state.tuning is not None:
         app.include_router(tuning_router(state.tuning))
     library = mount_library(app, state.map_config)
     app.include_router(map_router(state.map_config, state.grid, state.store.path, state.cameras, state.locations,
-                                  state.catalogue, library))
+                                  state.catalogue, library, state.clocks, state.work_orders))
+    app.include_router(review_router(state.store, state.publish or _publisher(state),
+                                     state.auth.audit if state.auth is not None else None,
+                                     state.tuning if hasattr(state.tuning, "start_review_backtest") else None))
+    app.include_router(incidents_router(state.store.path, state.store.incident, state.catalogue, state.clocks,
+                                        state.work_orders))
     app.include_router(_pages_router(state))
     app.include_router(_openapi_router(app))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -201,7 +216,7 @@ def _events_router(state: ApiState) -> APIRouter:
     @r.get("/events", response_model=EventPage, responses={422: {"description": "A filter is not valid; `field` names it."}})
     async def list_events(
         request: Request,
-        status: Literal["opened", "updated", "cleared", "verified"] | None = None,
+        status: Literal["opened", "updated", "cleared", "verified", "reviewed"] | None = None,
         category: str | None = Query(None, description="Category code."),
         grid: str | None = Query(None, description="Grid code, or a prefix of one (a street or community)."),
         camera: str | None = None,
@@ -252,6 +267,14 @@ def _events_router(state: ApiState) -> APIRouter:
         return FileResponse(path, media_type=media_type(name))
 
     return r
+
+
+def _publisher(state: ApiState):
+    """Without the service's publish (an app on its own): store the event, then tell the live stream."""
+    async def publish(event) -> None:
+        seq = await state.store.append(event)
+        state.hub.publish(seq, event.model_dump(mode="json"))
+    return publish
 
 
 def _parse_last_event_id(value: str | None) -> int | None:

@@ -17,6 +17,19 @@ class Routing(BaseModel):
     priority: int = Field(2, ge=1, le=3, description="1 urgent, 2 normal, 3 low.")
 
 
+class ClockLimits(BaseModel):
+    """The loop's clocks for one category: how long each step of a work order may take."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    accept_s: float | None = Field(None, gt=0, description="Seconds from the incident's report until the platform "
+                                   "accepts its work order (e.g. 2 hours = 7200). Unset: not timed.")
+    handle_s: float | None = Field(None, gt=0, description="Seconds from acceptance (or a return for rework) until "
+                                   "it is handled (e.g. 2 days = 172800). Unset: not timed.")
+    verify_s: float | None = Field(None, gt=0, description="Seconds from handling until the result is verified "
+                                   "(e.g. 1 day = 86400). Unset: not timed.")
+
+
 class CategoryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -29,6 +42,10 @@ class CategoryEntry(BaseModel):
         None, gt=0, description="Seconds the centre has to handle an incident of this category (e.g. 2 days = 172800); "
         "the console's light is green for the first half, yellow until the limit, red past it. Unset: the light "
         "follows the incident's status.")
+
+    limits: ClockLimits | None = Field(
+        None, description="Time limits per step of the work order (acceptance, handling, verification); a city "
+        "overrides them in the service config's `clocks.limits`.")
 
     @property
     def unit(self) -> str:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.auth import ApiToken
+from bridge.catalogue import ClockLimits
 from bridge.dispatch import KafkaConfig
 from bridge.event import Crs
 from bridge.grid import CodeScheme
@@ -14,7 +15,7 @@ from bridge.merge_stage import MergeConfig
 from bridge.reliability_config import LoginLimitConfig
 
 __all__ = ["ApiConfig", "AuthConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
-           "LocationConfig", "MapConfig", "MergeConfig", "OutboxConfig"]
+           "ClocksConfig", "LocationConfig", "MapConfig", "MergeConfig", "OutboxConfig"]
 
 
 class _Strict(BaseModel):
@@ -75,6 +76,14 @@ class MapConfig(_Strict):
         "source checkout, else of the working directory (the container image).")
 
 
+class ClocksConfig(_Strict):
+    yellow_at: float = Field(0.5, gt=0, lt=1, description="A step's light turns from green to yellow once this "
+                             "fraction of its time limit has passed (red once all of it has).")
+    limits: dict[str, ClockLimits] = Field(
+        default_factory=dict, description="This city's time limits by category code, replacing the catalogue's "
+        "`limits` of that category (acceptance, handling, verification, seconds).")
+
+
 class ApiConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address the HTTP API and operations page listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP API; 0 picks a free one.")
@@ -85,6 +94,8 @@ class ApiConfig(_Strict):
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser page of theirs (CORS); empty: CORS off.")
     map: MapConfig = Field(default_factory=MapConfig, description="The console's map page: tiles, coordinate system, library.")
+    clocks: ClocksConfig = Field(default_factory=ClocksConfig, description="The loop's clocks: time limits per "
+                                 "category for the console's green, yellow and red lights and on-time rates.")
 
 
 class FeedbackConfig(_Strict):

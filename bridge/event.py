@@ -12,8 +12,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 Crs = Literal["wgs84", "gcj02", "bd09", "cgcs2000"]
-# `verified`: the answer to a platform's verify request (see `verification`), not a lifecycle step.
-Status = Literal["opened", "updated", "cleared", "verified"]
+# `verified`: the answer to a platform's verify request (see `verification`); `reviewed`: an operator's
+# decision on the incident (see `review`). Neither is a lifecycle step.
+Status = Literal["opened", "updated", "cleared", "verified", "reviewed"]
+#: Statuses that answer about an incident rather than move its lifecycle on.
+NOT_LIFECYCLE = ("verified", "reviewed")
+ReviewReason = Literal["wrong_class", "shadow", "reflection", "parked_legally", "duplicate", "other"]
 
 
 class _Model(BaseModel):
@@ -63,6 +67,18 @@ class Verification(_Model):
         description="True: the rule's condition holds on the camera's next analysed frame; False: it "
         "does not (the incident is gone); null: the camera gave no frame in time (see `reason`).")
     reason: str | None = Field(None, description="Why `still_present` is null.")
+
+
+class Review(_Model):
+    """An operator's decision on an incident, made in the console."""
+
+    decision: Literal["confirmed", "false_alarm"] = Field(
+        description="`confirmed`: the incident is real; `false_alarm`: it is not (the platform may cancel its work order).")
+    reason: ReviewReason | None = Field(
+        None, description="With `false_alarm`: why (wrong class, shadow, reflection, parked legally, duplicate, other).")
+    note: str | None = Field(None, max_length=500, description="The operator's free text.")
+    reviewer: str = Field(description="Name of the console account that decided.")
+    reviewed_event_id: str = Field(description="`event_id` of the event the operator looked at.")
 
 
 class Location(_Model):
@@ -166,6 +182,9 @@ class Event(_Model):
     verification: Verification | None = Field(
         None, description="With status `verified`: the answer to a verify request, with a fresh snapshot "
         "in `evidence`.")
+    review: Review | None = Field(
+        None, description="With status `reviewed`: the operator's decision; the rest of the event repeats the "
+        "incident's latest lifecycle event, with a new `event_id` and the time of the decision.")
     clear_reason: str | None = Field(
         None, description="Why the reporting source's incident ended when not because its condition ended as usual "
         "(with `cleared`, or, merged, with the `updated` in which its `sources` entry turns inactive): e.g. an "

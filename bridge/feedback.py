@@ -1,6 +1,6 @@
 """Feedback from the dispatch platform: the messages, and what they mean for reporting.
 
-Two message types arrive on the feedback topic (JSON, documented in docs/feedback.schema.json
+Three message types arrive on the feedback topic (JSON, documented in docs/feedback.schema.json
 and docs/asyncapi.yaml):
 
 - `work_order_closed`: the platform handled the incident. Re-reporting the same problem from the
@@ -9,6 +9,9 @@ and docs/asyncapi.yaml):
   outbox, marked suppressed, and not sent.
 - `verify_request`: the platform asks whether the incident is still there (核查); the service
   looks again and answers with a `verified` event.
+- `work_order_state`: the incident's work order moved on (accepted, dispatched, handled, verified,
+  closed, returned); the console's clocks and lights follow it (`bridge.console.clocks`). A
+  `work_order_closed` counts as the state `closed` too.
 
 Fields other than these are ignored, so the platform may add its own (a work order number).
 Everything here is pure: the clock comes in as arguments.
@@ -18,9 +21,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bridge.event import Event
+from bridge.event import NOT_LIFECYCLE, Event
 
 
 class _Message(BaseModel):
@@ -42,8 +45,20 @@ class VerifyRequest(_Message):
                             "event carries it back in `verification.request_id`.")
 
 
-FeedbackMessage = Annotated[WorkOrderClosed | VerifyRequest, Field(discriminator="type")]
-_ADAPTER: TypeAdapter[WorkOrderClosed | VerifyRequest] = TypeAdapter(FeedbackMessage)
+class WorkOrderState(_Message):
+    type: Literal["work_order_state"]
+    incident_id: str = Field(min_length=1, description="`incident_id` of the event the work order was opened for.")
+    state: Literal["accepted", "dispatched", "handled", "verified", "closed", "returned"] = Field(
+        description="accepted (受理), dispatched (派遣), handled (处置), verified (核查通过), closed (结案), "
+        "returned (退回: back for rework; the handling clock starts again).")
+    at: AwareDatetime | None = Field(None, description="When the state changed, with its UTC offset; default: "
+                                     "the message's Kafka timestamp.")
+    work_order_id: str | None = Field(None, max_length=100, description="The platform's work-order number.")
+
+
+Message = WorkOrderClosed | VerifyRequest | WorkOrderState
+FeedbackMessage = Annotated[Message, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(FeedbackMessage)
 
 
 class FeedbackError(ValueError):
@@ -54,7 +69,7 @@ class FeedbackError(ValueError):
         super().__init__(detail)
 
 
-def parse_feedback(raw: bytes | None) -> WorkOrderClosed | VerifyRequest:
+def parse_feedback(raw: bytes | None) -> Message:
     if raw is None:
         raise FeedbackError("invalid_json", "empty message (null value)")
     try:
@@ -116,7 +131,7 @@ class SuppressionGate:
 
     def check(self, ev: Event, now: float) -> str | None:
         """The reason `ev` must not be sent, or None."""
-        if ev.status == "verified":
+        if ev.status in NOT_LIFECYCLE:
             return None
         reason = self._incidents.get(ev.incident_id)
         if reason is None and ev.status == "opened":

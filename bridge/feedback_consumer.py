@@ -16,12 +16,12 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from bridge.dispatch import KafkaConfig
-from bridge.feedback import FeedbackError, VerifyRequest, WorkOrderClosed, parse_feedback
+from bridge.feedback import FeedbackError, Message, parse_feedback
 from bridge.metrics import FEEDBACK, FEEDBACK_REJECTED
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[WorkOrderClosed | VerifyRequest, float], Awaitable[None]]  # (message, its Unix time)
+Handler = Callable[[Message, float], Awaitable[None]]  # (message, its Unix time)
 
 
 class FeedbackConsumer:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bridge.event import Event, IncidentSource
+from bridge.event import NOT_LIFECYCLE, Event, IncidentSource
 from bridge.geo import convert
 from bridge.merge import IncidentMerger, Sighting, SourceKey
 
@@ -41,7 +41,7 @@ class MergeStage:
         self._meta: dict[SourceKey, IncidentSource] = {}
 
     def apply(self, ev: Event) -> Event:
-        if not self.config.enabled or ev.status == "verified":
+        if not self.config.enabled or ev.status in NOT_LIFECYCLE:
             return ev
         own = ev.sources[0] if ev.sources else IncidentSource(
             kind=ev.source.kind, camera_id=ev.source.camera_id, sensor_id=ev.source.sensor_id,

@@ -310,7 +310,7 @@ class EventStore:
 
     def _latest_of_incident(self, incident_id: str) -> StoredEvent | None:
         row = self._db().execute(
-            "SELECT seq, payload, suppressed FROM events WHERE incident_id = ? AND status != 'verified' "
+            "SELECT seq, payload, suppressed FROM events WHERE incident_id = ? AND status NOT IN ('verified', 'reviewed') "
             "ORDER BY seq DESC LIMIT 1", (incident_id,)
         ).fetchone()
         return None if row is None else StoredEvent(row[0], json.loads(row[1]), row[2])

@@ -50,7 +50,7 @@ class OutboxRetention:
         """Incidents whose events stay: open ones (no `cleared` yet), and those with an event still owed."""
         top = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         new = {r[0] for r in db.execute(
-            "SELECT DISTINCT incident_id FROM events WHERE seq > ? AND seq <= ? AND status NOT IN ('cleared', 'verified')",
+            "SELECT DISTINCT incident_id FROM events WHERE seq > ? AND seq <= ? AND status NOT IN ('cleared', 'verified', 'reviewed')",
             (self._seen, top))}
         self._seen = top
         self._open = {i for i in self._open | new if db.execute(

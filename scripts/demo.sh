@@ -29,7 +29,7 @@ if [ -x "$MOSQUITTO" ]; then
 else
   echo "demo: mosquitto is not installed (sudo apt-get install mosquitto): running without sensor readings" >&2
 fi
-echo "demo: operations page on http://127.0.0.1:${XUELIANG__API__PORT:-8000}"
+echo "demo: operations page on http://127.0.0.1:${XUELIANG__API__PORT:-8000} (one row per incident with its clock light; open one to play its clip, download its evidence bundle, confirm it or mark it a false alarm)"
 "$BIN/xueliang" run -c "$CONFIG" &
 pids+=($!)
 wait "$!"

@@ -15,8 +15,9 @@ from tests.helpers import xueliang
 
 PUBLIC = {("GET", "/healthz"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/")}
 ADMIN = {("GET", "/audit"), ("POST", "/outbox/parked/resend")}
+OPERATOR = {("POST", "/incidents/{incident_id}/review")}  # any operator (or admin): a review is not tuning
 TUNER_PREFIX = "/tuning/cameras/{camera_id}"  # an operator assigned to the camera, or an admin
-PARAMS = {"camera_id": "table", "name": "0" * 32 + ".jpg", "event_id": "e0", "job_id": "nope"}
+PARAMS = {"camera_id": "table", "name": "0" * 32 + ".jpg", "event_id": "e0", "job_id": "nope", "incident_id": "nope"}
 
 
 def api_routes(routes, prefix: str = ""):
@@ -50,6 +51,8 @@ def need(method: str, path: str) -> str:
         return "public"
     if (method, path) in ADMIN:
         return "admin"
+    if (method, path) in OPERATOR:
+        return "operator"
     if path.startswith(TUNER_PREFIX):
         return "tuner"
     return "viewer"
@@ -88,7 +91,7 @@ async def test_role_enforcement(console, method, path):
     assert anon == 401 and bad == 401, (anon, bad)
     status = {who: await call(c, method, path, ca.headers(who)) for who in ("viewer", "operator", "gate-operator", "admin")}
     allowed = {"viewer": {"viewer", "operator", "gate-operator", "admin"}, "admin": {"admin"},
-               "tuner": {"operator", "admin"}}[level]
+               "tuner": {"operator", "admin"}, "operator": {"operator", "gate-operator", "admin"}}[level]
     for who, code in status.items():
         if who in allowed:
             assert code not in (401, 403), (who, code)

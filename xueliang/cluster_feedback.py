@@ -126,6 +126,8 @@ class IncidentDirectory:
             if ev.verification is not None:
                 self.answered[ev.verification.request_id] = time.time()
             return
+        if ev.status == "reviewed":  # an operator's decision: not what the platform's incident looks like
+            return
         self.latest[ev.incident_id] = ev.model_dump(mode="json", exclude={"evidence"}) | {
             "evidence": {"bbox": ev.evidence.bbox}}
         self._seen[ev.incident_id] = time.time()

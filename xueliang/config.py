@@ -371,6 +371,8 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
     if catalogue is not None and cfg.health.category not in catalogue:
         problems.append(("health.category", f"unknown category {cfg.health.category!r}; see {catalogue.source}"))
     problems += _check_sensors(cfg, catalogue)
+    problems += [(f"api.clocks.limits.{code}", f"unknown category {code!r}; see {catalogue.source}")
+                 for code in cfg.api.clocks.limits if catalogue is not None and code not in catalogue]
     return problems
 
 

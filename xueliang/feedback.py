@@ -19,10 +19,12 @@ import structlog
 
 from bridge.config import FeedbackConfig
 from bridge.event import Event
-from bridge.feedback import FeedbackError, SuppressionGate, VerifyRequest, WorkOrderClosed, keys_of_stored
+from bridge.feedback import (FeedbackError, Message, SuppressionGate, VerifyRequest, WorkOrderClosed, WorkOrderState,
+                             keys_of_stored)
 from bridge.metrics import VERIFICATIONS
 from bridge.outbox import EventStore
 from bridge.verify import PendingVerification, verification_event
+from bridge.work_orders import WorkOrderLog
 from xueliang.metrics import FEEDBACK_ELSEWHERE
 
 log = structlog.get_logger(__name__)
@@ -39,10 +41,11 @@ class FeedbackHandler:
     def __init__(self, config: FeedbackConfig, store: EventStore, gate: SuppressionGate,
                  cameras: set[str] | Callable[[], set[str]], publish: Callable[[Event], Awaitable[None]],
                  lookup: Callable[[str], Awaitable[dict | None]] | None = None,
-                 answered_elsewhere: Callable[[str], bool] | None = None) -> None:
+                 answered_elsewhere: Callable[[str], bool] | None = None, work_orders: WorkOrderLog | None = None) -> None:
         self.config, self.store, self.gate, self.publish, self.lookup = config, store, gate, publish, lookup
         self.answered_elsewhere = answered_elsewhere  # clustered: a request id answered on the dispatch topic
         self._cameras = cameras
+        self.work_orders = work_orders  # work-order states for the console's clocks
         self._queued: dict[str, list[PendingVerification]] = {}  # camera id -> requests for its next frame
         self._watching: dict[str, list[tuple[PendingVerification, float]]] = {}  # clustered: camera -> (request, until)
         self._open: set[int] = set()  # id() of requests not answered yet
@@ -53,7 +56,7 @@ class FeedbackHandler:
     def cameras(self) -> set[str]:
         return self._cameras() if callable(self._cameras) else self._cameras
 
-    async def __call__(self, msg: WorkOrderClosed | VerifyRequest, sent_at: float) -> None:
+    async def __call__(self, msg: Message, sent_at: float) -> None:
         incident = await self.lookup(msg.incident_id) if self.lookup is not None else None
         if incident is None:
             stored = await self.store.latest_of_incident(msg.incident_id)
@@ -62,10 +65,19 @@ class FeedbackHandler:
             where = "on the dispatch topic nor in the outbox" if self.lookup is not None else "in the outbox"
             raise FeedbackError("unknown_incident", f"{msg.type}: no incident {msg.incident_id!r} {where} "
                                 f"{self.store.path}")
-        if isinstance(msg, WorkOrderClosed):
+        if isinstance(msg, WorkOrderState):
+            await self._state(msg.incident_id, msg.state, msg.at.timestamp() if msg.at else sent_at, msg.work_order_id)
+        elif isinstance(msg, WorkOrderClosed):
+            await self._state(msg.incident_id, "closed", sent_at, None)
             await self._closed(msg, incident, sent_at)
         else:
             self._verify(msg, incident, sent_at)
+
+    async def _state(self, incident_id: str, state: str, at: float, work_order_id: str | None) -> None:
+        if self.work_orders is None:
+            return
+        new = await asyncio.to_thread(self.work_orders.record, incident_id, state, at, work_order_id)
+        log.info("work order state", incident=incident_id, state=state, at=at, work_order=work_order_id, new=new)
 
     async def _closed(self, msg: WorkOrderClosed, incident: dict, sent_at: float) -> None:
         until = sent_at + (msg.suppress_s or self.config.suppress_s)

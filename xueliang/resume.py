@@ -46,7 +46,7 @@ _OPEN_SQL = """
 WITH latest AS (SELECT max(seq) AS last FROM events GROUP BY incident_id),
      open AS (SELECT e.incident_id FROM latest l JOIN events e ON e.seq = l.last WHERE e.status != 'cleared')
 SELECT e.seq, e.payload, e.suppressed FROM events e JOIN open o ON e.incident_id = o.incident_id
-WHERE e.status != 'verified'
+WHERE e.status NOT IN ('verified', 'reviewed')
 ORDER BY e.seq
 """
 

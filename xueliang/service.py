@@ -26,6 +26,7 @@ from bridge.dispatch import KafkaDispatcher
 from bridge.event import Event
 from bridge.feedback import SuppressionGate
 from bridge.feedback_consumer import FeedbackConsumer
+from bridge.work_orders import WorkOrderLog
 from bridge.hub import Hub
 from bridge.merge_stage import MergeStage
 from bridge.metrics import EVENTS, SUPPRESSED
@@ -121,7 +122,9 @@ class Service:
         self.rel = Reliability(cfg, self.store, self._stored)  # disk guard, held events, retention, readiness
         self.gate.until.update(await self.store.suppressions(time.time()))
         runs = (lambda: {c.config.id for c in self.cameras}) if cfg.cluster.enabled else {c.id for c in cfg.cameras}
-        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, runs, self.publish)
+        self.work_orders = WorkOrderLog(cfg.console_db_path)  # feedback's work-order states, for the clocks
+        self.feedback = FeedbackHandler(cfg.feedback, self.store, self.gate, runs, self.publish,
+                                        work_orders=self.work_orders)
         console_db = ConsoleDb(cfg.console_db_path)
         running_versions = await asyncio.to_thread(apply_saved, cfg, console_db)
         core = self.core = await asyncio.to_thread(build_core, cfg)
@@ -194,7 +197,8 @@ class Service:
                                       plate_role=cfg.privacy.plate_role, live=self.live.features,
                                       map_config=cfg.api.map,
                                       locations=lambda: camera_locations(c.config for c in self.cameras),
-                                      catalogue=core.factory.catalogue))
+                                      catalogue=core.factory.catalogue, clocks=cfg.api.clocks,
+                                      work_orders=self.work_orders, publish=self.publish))
             server = uvicorn.Server(uvicorn.Config(app, host=cfg.api.host, port=cfg.api.port, log_config=None,
                                                    access_log=False, lifespan="off"))
             server.install_signal_handlers = lambda: None  # the service owns SIGINT/SIGTERM

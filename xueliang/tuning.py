@@ -29,11 +29,13 @@ from bridge.auth import Principal
 from bridge.catalogue import Catalogue
 from bridge.console.tuning import (Backtest, CameraBench, CameraTuning, Clip, Incident, Problems, SceneRegionView,
                                    Version)
+from bridge.console.review import ReviewBacktest
 from detectors.config import RULE_TYPES
 from detectors.scene_model import SceneModel
 from ingest.video import is_network_url, open_container, probe
 from xueliang.config import CameraConfig, ServiceConfig, _cross_check
 from xueliang.pipeline import CameraPipeline
+from xueliang import review_backtest
 from xueliang.replay import replay
 from xueliang.wiring import Core, build_core
 
@@ -153,9 +155,11 @@ class Bench:
         self._durations: dict[str, float | None] = {}
         self._paths: dict[str, list[str]] = {}
         self._save_lock = asyncio.Lock()
+        self._reviews: dict[str, review_backtest.ReviewJob] = {}
+        self._review_cache: dict[tuple[str, str, str], bool] = {}  # (clip, config hash, category) -> reported
 
     def close(self) -> None:
-        for job in self._jobs.values():
+        for job in [*self._jobs.values(), *self._reviews.values()]:
             job.cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -251,6 +255,14 @@ class Bench:
             job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
         log.info("tuning.backtest_finished", job=job.id, state=job.state, frames=job.frames,
                  incidents=len(job.incidents))
+
+    def start_review_backtest(self, camera_id: str, config: CameraTuning, who: Principal) -> ReviewBacktest:
+        """The changed config against the camera's reviewed incidents (`xueliang.review_backtest`)."""
+        return review_backtest.start(self, camera_id, config, who, self._reviews).view()
+
+    def review_backtest(self, camera_id: str, job_id: str) -> ReviewBacktest | None:
+        job = self._reviews.get(job_id)
+        return job.view() if job is not None and job.camera_id == camera_id else None
 
     def backtest(self, camera_id: str, job_id: str) -> Backtest | None:
         job = self._jobs.get(job_id)

@@ -15,8 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from bridge.catalogue import Catalogue
-from bridge.config import MapConfig
-from bridge.console.lights import light_of
+from bridge.config import ClocksConfig, MapConfig
+from bridge.console.clocks import clock, limits_of
 from bridge.console.map_layer import MapLayer
 from bridge.console.open_incidents import open_incidents
 from bridge.geo import convert
@@ -108,7 +108,9 @@ class MapIncidents(BaseModel):
 
 
 def map_router(cfg: MapConfig, grid: GridIndex | None, store_path: Path, cameras: Callable[[], list[Any]],
-               locations: Locations, catalogue: Catalogue | None, library: bool) -> APIRouter:
+               locations: Locations, catalogue: Catalogue | None, library: bool,
+               clocks: ClocksConfig | None = None, work_orders: Any = None) -> APIRouter:
+    clocks = clocks or ClocksConfig()
     r = APIRouter(prefix="/map", tags=["map"])
     layer = MapLayer(grid, cfg.crs, cfg.simplify_m) if grid is not None else None
     if layer is not None:
@@ -167,12 +169,18 @@ def map_router(cfg: MapConfig, grid: GridIndex | None, store_path: Path, cameras
             raise HTTPException(503, str(exc)) from None
         now = time.time()
         items = []
+        history = (await asyncio.to_thread(work_orders.history, [i.event["incident_id"] for i in found[:limit]])
+                   if work_orders is not None and found else {})
         for inc in found[:limit]:
             ev = inc.event
             age = max(0.0, now - inc.opened_at.timestamp())
-            entry = catalogue.by_code.get(ev["category"]["code"]) if catalogue is not None else None
-            status = "verified" if inc.verified else ev["status"]
-            light, why = light_of(status, age, entry.time_limit_s if entry else None, inc.still_present)
+            code = ev["category"]["code"]
+            entry = catalogue.by_code.get(code) if catalogue is not None else None
+            c = clock(opened_at=inc.opened_at.timestamp(), now=now, limits=limits_of(code, catalogue, clocks),
+                      states=history.get(ev["incident_id"], []), yellow_at=clocks.yellow_at,
+                      status="verified" if inc.verified else ev["status"],
+                      legacy_limit_s=entry.time_limit_s if entry else None, still_present=inc.still_present)
+            light, why = c.light, c.why
             loc = ev.get("location") or {}
             items.append(MapIncident(
                 incident_id=ev["incident_id"], event_id=ev["event_id"], seq=inc.seq, status=ev["status"],

@@ -20,8 +20,8 @@ _SQL = """
 SELECT l.seq, l.payload, o.occurred_at,
        CASE WHEN v.seq IS NULL THEN NULL ELSE json_extract(v.payload, '$.verification.still_present') END,
        v.seq IS NOT NULL
-FROM (SELECT incident_id, max(CASE WHEN status != 'verified' THEN seq END) AS life,
-             max(seq) AS latest, min(seq) AS first
+FROM (SELECT incident_id, max(CASE WHEN status NOT IN ('verified', 'reviewed') THEN seq END) AS life,
+             max(CASE WHEN status != 'reviewed' THEN seq END) AS latest, min(seq) AS first
       FROM events {where} GROUP BY incident_id) m
 JOIN events l ON l.seq = m.life
 JOIN events o ON o.seq = m.first
