@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import xueliang
 
 CONFIG = "configs/examples/fixtures.yaml"
 LABELS = "configs/examples/labels/fixtures.yaml"
 
 
+@pytest.mark.timeout(900)  # every fixture clip through the real model: minutes on a loaded 2-core machine
 def test_eval_on_fixture_clips(tmp_path):
     out = tmp_path / "scores.json"
     res = xueliang("eval", "-c", CONFIG, "--labels", LABELS, "--json", str(out), timeout=900)
