@@ -15,9 +15,12 @@ shows, and change the model has already seen does not count twice:
   dropped;
 - no change: `skip` (the model does not run; the caller carries the last detections on);
   change: one `region` around all of it (with `margin`, grown to take in any last detection it
-  touches so that object is seen whole, and to at least `min_region` of the frame's longer side);
-  a region over `full_frame_area` of the frame, the first frame, a new frame size, time going
-  backwards or `refresh_s` since the last full run: `full`.
+  touches so that object is seen whole). A region runs at the scale the whole frame runs at (the
+  model's input is the region's size times that scale, rounded up to `region_step`): the model
+  sees the objects at the size it sees them in the whole frame, so it finds what it would find
+  there, at a fraction of the cost. A region whose input would be over `full_frame_area` of the
+  whole frame's, the first frame, a new frame size, time going backwards or `refresh_s` since the
+  last full run: `full`.
 
 The camera's scene model (`detectors.scene_model`, left objects and piles) is a different thing:
 a reference of the *empty* scene that learns slowly. The gate keeps no background of its own
@@ -26,6 +29,7 @@ different questions (what changed since the model looked vs. what is new in the 
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -45,6 +49,7 @@ class GatePlan:
     kind: str  # "full", "region" or "skip"
     reason: str  # why: "first", "refresh", "size", "clock", "large", "change", "none", "off"
     crop: PixelBox | None  # the region (pixels of the frame) when kind is "region"
+    size: tuple[int, int] | None  # the model input (h, w) for the region, at the frame's scale
     changed: tuple[Box, ...]  # where the frame differs from what the model last saw
     changed_fraction: float  # fraction of the frame that differs
     gain: float  # brightness normalisation applied (what the model saw over this frame)
@@ -68,8 +73,12 @@ class GateStats:
 
 
 class ChangeGate:
-    def __init__(self, cfg: ChangeGateConfig) -> None:
+    def __init__(self, cfg: ChangeGateConfig, imgsz: int = 640, regions: bool = True) -> None:
+        """`imgsz`: the model's square input; `regions`: the model can run at other sizes (else a
+        change runs the whole frame)."""
         self.cfg = cfg
+        self.imgsz = imgsz
+        self.regions = regions
         self._seen: np.ndarray | None = None  # grey thumbnail of what the model last saw (float32)
         self._last_full: float | None = None
         self._last_t: float | None = None
@@ -109,6 +118,7 @@ class ChangeGate:
             self._last_full = self._last_t
         elif plan.kind == "region":
             s.regions += 1
+            s.model_seconds_saved += model_s_per_frame * (1.0 - plan.size[0] * plan.size[1] / self.imgsz ** 2)
             th, tw = grey.shape
             x1, y1, x2, y2 = plan.crop
             h, w = plan.shape
@@ -133,7 +143,7 @@ class ChangeGate:
 
     def _decide(self, grey: np.ndarray, now: float, shape: tuple[int, int], boxes) -> GatePlan:
         def full(reason: str, changed=(), fraction: float = 1.0, gain: float = 1.0) -> GatePlan:
-            return GatePlan("full", reason, None, tuple(changed), fraction, gain, shape)
+            return GatePlan("full", reason, None, None, tuple(changed), fraction, gain, shape)
 
         if self._seen is None:
             return full("first")
@@ -159,14 +169,13 @@ class ChangeGate:
         if self._last_full is None or now - self._last_full >= self.cfg.refresh_s:
             return full("refresh", changed, fraction, gain)
         if not changed:
-            return GatePlan("skip", "none", None, (), 0.0, gain, shape)
-        crop = self._region(changed, shape, boxes)
-        h, w = shape
-        if crop is None or (crop[2] - crop[0]) * (crop[3] - crop[1]) > self.cfg.full_frame_area * w * h:
+            return GatePlan("skip", "none", None, None, (), 0.0, gain, shape)
+        crop, size = self._region(changed, shape, boxes) if self.regions else (None, None)
+        if crop is None or size[0] * size[1] > self.cfg.full_frame_area * self.imgsz ** 2:
             return full("large", changed, fraction, gain)
-        return GatePlan("region", "change", crop, tuple(changed), fraction, gain, shape)
+        return GatePlan("region", "change", crop, size, tuple(changed), fraction, gain, shape)
 
-    def _region(self, changed: list[Box], shape: tuple[int, int], boxes) -> PixelBox | None:
+    def _region(self, changed: list[Box], shape: tuple[int, int], boxes) -> tuple[PixelBox | None, tuple | None]:
         h, w = shape
         x1 = min(b[0] for b in changed) * w
         y1 = min(b[1] for b in changed) * h
@@ -183,16 +192,22 @@ class ChangeGate:
         long_side = max(w, h)
         m = self.cfg.margin * long_side
         x1, y1, x2, y2 = x1 - m, y1 - m, x2 + m, y2 + m
-        side = self.cfg.min_region * long_side
-        x1, x2 = _span(x1, x2, side, w)
-        y1, y2 = _span(y1, y2, side, h)
-        if x2 - x1 < 2 or y2 - y1 < 2:
-            return None
-        return int(x1), int(y1), int(x2), int(y2)
+        scale = self.imgsz / long_side  # the whole frame's letterbox scale
+        step = self.cfg.region_step / scale  # frame pixels per step of model input
+        x1, x2 = _span(x1, x2, math.ceil(max(1.0, x2 - x1) / step) * step, w)
+        y1, y2 = _span(y1, y2, math.ceil(max(1.0, y2 - y1) / step) * step, h)
+        crop = int(x1), int(y1), int(math.ceil(x2)), int(math.ceil(y2))
+        return crop, input_size(crop, scale)
+
+
+def input_size(crop: PixelBox, scale: float) -> tuple[int, int]:
+    """The (h, w) model input that shows `crop` at `scale`, in multiples of 32 (YOLO's stride)."""
+    return (max(32, math.ceil((crop[3] - crop[1]) * scale / 32 - 1e-6) * 32),
+            max(32, math.ceil((crop[2] - crop[0]) * scale / 32 - 1e-6) * 32))
 
 
 def _span(a: float, b: float, least: float, limit: int) -> tuple[float, float]:
-    """[a, b] grown about its centre to at least `least` (or the whole `limit`), shifted inside 0..limit."""
+    """[a, b] grown about its centre to `least` (or the whole `limit`), shifted inside 0..limit."""
     if b - a < least:
         c = (a + b) / 2
         a, b = c - least / 2, c + least / 2

@@ -25,9 +25,10 @@ class ChangeGateConfig(BaseModel):
     min_area: float = Field(0.0005, gt=0, lt=1, description="Smallest changed blob that counts, fraction of the frame.")
     margin: float = Field(0.06, ge=0, le=0.5, description="Context added around a changed part before the model runs "
                           "on it, fraction of the frame's longer side on each side.")
-    min_region: float = Field(0.5, gt=0, le=1, description="Smallest side of a region the model runs on, fraction of "
-                              "the frame's longer side: a region is never enlarged more than this allows.")
-    full_frame_area: float = Field(0.45, gt=0, le=1, description="When the region to run on covers more than this "
-                                   "fraction of the frame, the whole frame is run instead.")
+    region_step: int = Field(160, ge=32, multiple_of=32, description="A region runs at the frame's own scale (as the "
+                             "whole frame would: same detections), its model input a multiple of this many pixels per "
+                             "side; fewer sizes, fewer compiled variants of the model.")
+    full_frame_area: float = Field(0.5, gt=0, le=1, description="When a region's model input would be more than this "
+                                   "fraction of the whole frame's, the whole frame is run instead.")
     refresh_s: float = Field(30.0, gt=0, description="The whole frame is run at least this often, seconds: a slow "
                              "change (a growing pile, dusk) and a detection that was wrong once are corrected.")

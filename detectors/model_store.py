@@ -137,7 +137,10 @@ def _export(name: str, backend: str, imgsz: int, data_dir: Path, out: Path) -> P
     with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
         staged = Path(tmp) / f"{name}.pt"
         shutil.copy(weights, staged)
-        produced = Path(YOLO(str(staged)).export(format=backend, imgsz=imgsz, half=False, dynamic=False, verbose=False))
+        # OpenVINO: dynamic height and width, so that the change gate can run a region at its frame's
+        # scale (detectors/region_inference.py); whole frames are compiled fixed at imgsz, as fast.
+        produced = Path(YOLO(str(staged)).export(format=backend, imgsz=imgsz, half=False,
+                                                 dynamic=backend == "openvino", verbose=False))
         shutil.move(str(produced), out)
     log.info("model.exported", model=name, backend=backend, imgsz=imgsz, path=str(out))
     return out

@@ -20,29 +20,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.change_gate import ChangeGate, GatePlan
+from detectors.change_gate import ChangeGate, GatePlan, input_size
 from detectors.detections import Detections
 from detectors.gate_config import ChangeGateConfig
 
 
 class GatedInference:
-    def __init__(self, cfg: ChangeGateConfig, models: int) -> None:
-        self.gate = ChangeGate(cfg)
+    def __init__(self, cfg: ChangeGateConfig, imgsz: list[int], resizable: bool = True) -> None:
+        """`imgsz`: each model's input size (the first decides the regions); `resizable`: every
+        model can run at other input sizes (else any change runs the whole frame)."""
+        self.gate = ChangeGate(cfg, imgsz[0], resizable)
+        self.imgsz = imgsz
+        models = len(imgsz)
         self.models = models
         self.last: list[Detections | None] = [None] * models
         self.plan: GatePlan | None = None
 
-    def images(self, image: np.ndarray, now: float) -> list[np.ndarray]:
-        """What each model runs on for this frame: [frame], [crop] or []."""
+    def images(self, image: np.ndarray, now: float) -> list[list[tuple[np.ndarray, tuple[int, int] | None]]]:
+        """What each model runs on for this frame, model by model: [(frame, None)], [(crop, input
+        size)] or []."""
         boxes = [tuple(float(v) for v in b) for d in self.last if d is not None for b in d.xyxy]
         unknown = any(d is None or d.shape != image.shape[:2] for d in self.last)
         plan = self.plan = self.gate.plan(image, now, boxes, full=unknown)
         if plan.kind == "full":
-            return [image]
+            return [[(image, None)] for _ in self.imgsz]
         if plan.kind == "region":
             x1, y1, x2, y2 = plan.crop
-            return [image[y1:y2, x1:x2]]
-        return []
+            crop = image[y1:y2, x1:x2]
+            long_side = max(image.shape[:2])
+            return [[(crop, plan.size if i == 0 else input_size(plan.crop, n / long_side))]
+                    for i, n in enumerate(self.imgsz)]
+        return [[] for _ in self.imgsz]
 
     def combine(self, results: list[Detections], model_s_per_frame: float) -> list[Detections]:
         """Each model's detections on the whole frame, from `results` (one per model and image of

@@ -109,18 +109,22 @@ class CameraPipeline:
         self.readers = ReaderStage(camera.id, list(readers), self._to_events.privacy.log_fields) if readers else None
         self._rule_stage = {r.id: i for i, s in enumerate(self.stages) for r in s.analyzer.rules}
         # Change gate: the models run only where the picture changed (detectors/region_inference.py).
-        self.gated = GatedInference(camera.gate, len(self.stages)) if camera.gate.enabled and self.stages else None
+        self.gated = GatedInference(camera.gate, [s.detector.imgsz for s in self.stages],
+                                    all(s.detector.resizable for s in self.stages)) \
+            if camera.gate.enabled and self.stages else None
         self._gate_counted = (0.0, 0.0)  # model seconds saved, gate seconds: already in the metrics
 
     def detect(self, frame: Frame) -> list[Detections]:
         """Blocking model calls, one per stage (replay); live batches `requests` across cameras."""
-        return self.combine([r.detector.detect(r.image, r.classes) for r in self.requests(frame)])
+        return self.combine([r.detector.detect(r.image, r.classes, r.size) for r in self.requests(frame)])
 
     def requests(self, frame: Frame) -> list[DetectRequest]:
         """What `detect` runs, as requests for the cross-camera batcher; their results go through
         `combine`. With the change gate, the frame, its changed region, or nothing."""
-        images = [frame.image] if self.gated is None else self.gated.images(frame.image, frame.media_time_s)
-        return [DetectRequest(s.detector, im, s.class_ids) for s in self.stages for im in images]
+        if self.gated is None:
+            return [DetectRequest(s.detector, frame.image, s.class_ids) for s in self.stages]
+        runs = self.gated.images(frame.image, frame.media_time_s)
+        return [DetectRequest(s.detector, im, s.class_ids, size) for s, run in zip(self.stages, runs) for im, size in run]
 
     def combine(self, results: list[Detections]) -> list[Detections]:
         """The results of `requests` as each stage's detections on the whole frame."""
