@@ -130,6 +130,27 @@ class ChangeGate:
             s.model_seconds_saved += model_s_per_frame
         s.gate_seconds += time.perf_counter() - t0
 
+    def overlay(self, size: tuple[int, int] = (640, 360)) -> np.ndarray | None:
+        """What the model last saw (grey), with the last frame's changed parts (red) and the region
+        the model ran on (yellow; the whole picture green when it ran whole), for the tuning bench."""
+        plan = self.last_plan
+        if self._seen is None or plan is None:
+            return None
+        w, h = size
+        img = cv2.cvtColor(cv2.resize(np.clip(self._seen, 0, 255).astype(np.uint8), (w, h)), cv2.COLOR_GRAY2BGR)
+        for x1, y1, x2, y2 in plan.changed:
+            cv2.rectangle(img, (int(x1 * w), int(y1 * h)), (int(x2 * w), int(y2 * h)), (0, 0, 255), 1)
+        if plan.kind == "region":
+            fh, fw = plan.shape
+            x1, y1, x2, y2 = plan.crop
+            cv2.rectangle(img, (int(x1 * w / fw), int(y1 * h / fh)), (int(x2 * w / fw) - 1, int(y2 * h / fh) - 1),
+                          (0, 220, 255), 2)
+        elif plan.kind == "full":
+            cv2.rectangle(img, (1, 1), (w - 2, h - 2), (0, 200, 0), 2)
+        label = f"{plan.kind} ({plan.reason}) changed {plan.changed_fraction:.1%}"
+        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 220, 255), 1, cv2.LINE_AA)
+        return img
+
     # ------------------------------------------------------------------ steps
 
     def _thumb(self, image: np.ndarray) -> np.ndarray:
