@@ -52,7 +52,7 @@ from tests.brokers import free_port  # noqa: E402
 CLIP = REPO / "configs" / "media" / "table-stays.mp4"
 TEMPLATE = REPO / "configs" / "examples" / "table-dwell.yaml"
 AT_RATE = 0.9  # a camera analysed at >= 90 % of its configured rate counts as sustained
-FIXTURES = REPO.parent / "shared" / "fixtures" / "video"
+from tests.helpers import FIXTURES  # noqa: E402
 BUSY = [CLIP, *(FIXTURES / n for n in ("one-by-one-person-detection.mp4", "car-detection.mp4", "bottle-detection.mp4"))]
 
 

@@ -61,7 +61,7 @@ def model_spec(cfg: ModelConfig | CustomModelConfig, data_dir: Path) -> ModelSpe
     except KeyError as exc:
         raise ModelMissing(exc.args[0]) from None
     backend = cfg.backend or "openvino"  # an extra model's engine is decided by CustomModelConfig.engine
-    path = entry.export_path(backend, cfg.imgsz, data_dir)
+    path = entry.export_path(backend, cfg.imgsz, data_dir, getattr(cfg, "precision", "fp32"))
     return ModelSpec(entry.name, path, backend, cfg.imgsz or entry.imgsz, entry.sha256, dict(enumerate(entry.classes)))
 
 

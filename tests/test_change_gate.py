@@ -132,3 +132,28 @@ def test_a_brightness_jump_does_not_turn_gating_off(detector):
     assert sum(k == "skip" for _, k in kinds) >= 0.85 * len(kinds), kinds
     for jump in (10.0, 25.0):  # what still differs (the car's white clipped at 1.5x) is run once or twice
         assert sum(k in ("full", "region") for t, k in kinds if jump <= t < jump + 3.0) <= 2, kinds
+
+
+def test_tuning_bench_shows_the_changed_parts_and_the_region_run():
+    from bridge.console.tuning import Clip
+    from detectors.change_gate import ChangeGate
+    from xueliang.tuning import Job
+
+    job = Job("j1", "lane", Clip(index=0, name="lane.mp4", duration_s=60.0), "abc")
+    assert job.view().gate is None  # no gate (off, or nothing analysed yet)
+    person = Thing(person_patch(), 0.4, walk([(3.0, 0.3, 0.9), (6.0, 0.4, 0.9)]), "person")
+    job.gate = ChangeGate(ChangeGateConfig(), 640, regions=True)
+    rng = np.random.default_rng(4)
+    decisions = []
+    for n in range(10):
+        t = n / FPS
+        plan = job.gate.plan(quiet_frame([person], t, rng), t)
+        job.gate.seen(plan, 0.1)
+        decisions.append(plan.kind)
+    view = job.view().gate
+    assert decisions[0] == "full" and decisions[1:6] == ["skip"] * 5 and "region" in decisions[6:], decisions
+    assert view.frames_full == 1 and view.frames_gated >= 5 and view.frames_region >= 1
+    image = job.gate.overlay((640, 360))
+    assert image.shape == (360, 640, 3)
+    if view.decision == "region":  # the region outlined in yellow, the change in red
+        assert view.region and view.changed and (image[..., 2] == 255).any()
