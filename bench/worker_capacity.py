@@ -25,7 +25,7 @@ also reads the gate's own CPU time per analysed frame from `/metrics` beside the
 time per frame, and prints as its last line
 `cameras per core at F fps: gate off X, gate on Y, ratio Y/X`.
 
-    python bench/worker_capacity.py --gate --cameras 20 --fps 0.5 [--seconds 25]
+    python bench/worker_capacity.py --gate --cameras 20 --fps 0.5 [--seconds 25] [--precision int8]
 """
 from __future__ import annotations
 
@@ -97,6 +97,7 @@ def service_config(n: int, fps: float, tmp: Path, token_record: dict, gate: bool
         "api": {"host": "127.0.0.1", "console_db": str(tmp / "console.sqlite3"),
                 "auth": {"tokens": [token_record], "tokens_file": str(tmp / "tokens.yaml")}},
         "log": {"level": "warning", "format": "json"},
+        "model": {"precision": os.environ.get("BENCH_PRECISION", "fp32")},
     }
 
 
@@ -110,7 +111,8 @@ class BareModel:
 
         self.fps = fps
         self.frames = [f.image for f in iter_frames("bare", str(CLIP), fps)]
-        self.det = YoloDetector(ModelConfig(), Path(os.environ.get("XUELIANG_DATA_DIR", REPO / ".data")))
+        self.det = YoloDetector(ModelConfig(precision=os.environ.get("BENCH_PRECISION", "fp32")),
+                                Path(os.environ.get("XUELIANG_DATA_DIR", REPO / ".data")))
         self.det.detect(self.frames[0])  # warm-up
 
     def measure(self, seconds: float) -> dict:
@@ -221,7 +223,10 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=10, help="seconds after readiness before measuring")
     ap.add_argument("--bare-seconds", type=float, default=8, help="how long the bare model runs before each service")
     ap.add_argument("--gate", action="store_true", help="the change gate off and on, side by side, on a quiet/busy mix")
+    ap.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                    help="model.precision of the services and the bare model (int8: `xueliang models fetch --int8` first)")
     args = ap.parse_args()
+    os.environ["BENCH_PRECISION"] = args.precision
     if args.gate:
         return gate_main(args)
     print(json.dumps({"cpus": os.cpu_count(), "load_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -250,7 +255,7 @@ def main() -> None:
 def gate_main(args) -> None:
     print(json.dumps({"cpus": os.cpu_count(), "load_at_start": [round(x, 2) for x in os.getloadavg()],
                       "mix": "half quiet (composite), half busy", "busy": [p.name for p in BUSY],
-                      "analysis_fps": args.fps}), flush=True)
+                      "analysis_fps": args.fps, "precision": args.precision}), flush=True)
     model = BareModel(args.fps)
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
