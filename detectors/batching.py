@@ -33,6 +33,7 @@ class DetectRequest:
     detector: YoloDetector
     image: np.ndarray
     classes: list[int] | None = None
+    size: tuple[int, int] | None = None  # (h, w) model input; None: the model's own size (see YoloDetector)
 
 
 @dataclass
@@ -89,13 +90,14 @@ class InferenceBatcher:
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
-            groups: dict[int, list[_Pending]] = defaultdict(list)
+            groups: dict[tuple, list[_Pending]] = defaultdict(list)
             for p in batch:
-                groups[id(p.request.detector)].append(p)
+                groups[(id(p.request.detector), p.request.size)].append(p)
             for items in groups.values():
                 det = items[0].request.detector
                 try:
-                    results = det.detect_batch([p.request.image for p in items], [p.request.classes for p in items])
+                    results = det.detect_batch([p.request.image for p in items], [p.request.classes for p in items],
+                                               items[0].request.size)
                 except Exception as exc:  # handed to each waiting camera, which logs and counts it
                     log.warning("inference.batch_failed", model=det.model_name, size=len(items), error=repr(exc))
                     for p in items:

@@ -50,6 +50,9 @@ class ModelConfig(_Strict):
         description="Square input size the model runs at, pixels; default: the size it was imported at (640 for "
         "`yolov8n`, which alone can also run at other sizes fetched with `xueliang models fetch --imgsz`).",
     )
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="Weights and activations of the built-in model: `int8` runs the NNCF-quantised OpenVINO "
+        "export made by `xueliang models fetch --int8` (faster on CPU; accuracy in docs/benchmarks.md).")
     min_score: float = Field(0.25, gt=0, le=1, description="Per-detection minimum score; lower scores are discarded before tracking.")
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of non-maximum suppression.")
     threads: int | None = Field(None, ge=1, description="Inference threads; default: all cores.")

@@ -73,8 +73,12 @@ def weights_path(name: str, data_dir: Path) -> Path:
     return data_dir / "models" / f"{name}.pt"
 
 
-def export_path(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
+def export_path(name: str, backend: str, imgsz: int, data_dir: Path, precision: str = "fp32") -> Path:
     base = data_dir / "models"
+    if precision == "int8":
+        if backend != "openvino":
+            raise ValueError(f"INT8 runs on the openvino engine only, not {backend}")
+        return base / f"{name}-{imgsz}-int8_openvino_model"
     if backend == "openvino":
         return base / f"{name}-{imgsz}_openvino_model"  # OpenVINO wants the `_openvino_model` suffix
     if backend == "onnx":
@@ -116,14 +120,20 @@ def one_at_a_time(data_dir: Path) -> Iterator[None]:
         yield
 
 
-def export(name: str, backend: str, imgsz: int, data_dir: Path) -> Path:
-    """Export the checkpoint for `backend` with Ultralytics (offline), once."""
-    out = export_path(name, backend, imgsz, data_dir)
+def export(name: str, backend: str, imgsz: int, data_dir: Path, precision: str = "fp32") -> Path:
+    """Export the checkpoint for `backend` with Ultralytics (offline), once; INT8: quantise the
+    FP32 OpenVINO export on frames of the bundled clips (`detectors.quantize`)."""
+    out = export_path(name, backend, imgsz, data_dir, precision)
     if out.exists():
         return out
+    fp32 = export(name, backend, imgsz, data_dir) if precision == "int8" else None
     with one_at_a_time(data_dir):
         if out.exists():  # made by the process we waited for
             return out
+        if fp32 is not None:
+            from detectors.quantize import BUNDLED_CLIPS, calibration_frames, quantize_int8
+
+            return quantize_int8(fp32, out, calibration_frames(sorted(BUNDLED_CLIPS.glob("*.mp4")), imgsz))
         return _export(name, backend, imgsz, data_dir, out)
 
 
@@ -137,7 +147,10 @@ def _export(name: str, backend: str, imgsz: int, data_dir: Path, out: Path) -> P
     with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
         staged = Path(tmp) / f"{name}.pt"
         shutil.copy(weights, staged)
-        produced = Path(YOLO(str(staged)).export(format=backend, imgsz=imgsz, half=False, dynamic=False, verbose=False))
+        # OpenVINO: dynamic height and width, so that the change gate can run a region at its frame's
+        # scale (detectors/region_inference.py); whole frames are compiled fixed at imgsz, as fast.
+        produced = Path(YOLO(str(staged)).export(format=backend, imgsz=imgsz, half=False,
+                                                 dynamic=backend == "openvino", verbose=False))
         shutil.move(str(produced), out)
     log.info("model.exported", model=name, backend=backend, imgsz=imgsz, path=str(out))
     return out

@@ -56,16 +56,23 @@ class ModelEntry(BaseModel):
     def class_id(self, name: str) -> int | None:
         return self.classes.index(name) if name in self.classes else None
 
-    def export_path(self, backend: str, imgsz: int | None, data_dir: Path) -> Path:
+    def export_path(self, backend: str, imgsz: int | None, data_dir: Path, precision: str = "fp32") -> Path:
         """The file or folder `backend` runs; raises ModelMissing naming the command that makes it."""
         if self.builtin:
             size = imgsz or self.imgsz
-            path = model_store.export_path(self.name, backend, size, data_dir)
+            try:
+                path = model_store.export_path(self.name, backend, size, data_dir, precision)
+            except ValueError as exc:
+                raise ModelMissing(f"model {self.name}: {exc}") from None
             if not path.exists():
+                flag = " --int8" if precision == "int8" else ""
                 raise ModelMissing(
-                    f"model {self.name} for backend {backend} at imgsz {size} is not in {data_dir / 'models'}; "
-                    f"run `xueliang models fetch --backend {backend} --imgsz {size}` (or `make models`) first")
+                    f"model {self.name} for backend {backend} at imgsz {size} ({precision}) is not in "
+                    f"{data_dir / 'models'}; run `xueliang models fetch --backend {backend} --imgsz {size}{flag}` "
+                    "(or `make models`) first")
             return path
+        if precision != "fp32":
+            raise ModelMissing(f"model {self.name}: INT8 is made for the built-in model only (`xueliang models fetch --int8`)")
         if imgsz is not None and imgsz != self.imgsz:
             raise ModelMissing(f"model {self.name} runs at imgsz {self.imgsz}, not {imgsz}; "
                                "leave `imgsz` unset or import the checkpoint again with `--imgsz`")

@@ -61,7 +61,7 @@ def model_spec(cfg: ModelConfig | CustomModelConfig, data_dir: Path) -> ModelSpe
     except KeyError as exc:
         raise ModelMissing(exc.args[0]) from None
     backend = cfg.backend or "openvino"  # an extra model's engine is decided by CustomModelConfig.engine
-    path = entry.export_path(backend, cfg.imgsz, data_dir)
+    path = entry.export_path(backend, cfg.imgsz, data_dir, getattr(cfg, "precision", "fp32"))
     return ModelSpec(entry.name, path, backend, cfg.imgsz or entry.imgsz, entry.sha256, dict(enumerate(entry.classes)))
 
 
@@ -85,7 +85,10 @@ class YoloDetector:
         if self.spec.backend != "torch":
             # NMS is all torch does here: give it one thread so it does not fight the engine's pool.
             torch.set_num_threads(1)
-        self._forward, names = _load_backend(self.spec.backend, self.path, threads)
+        self._forward, names = _load_backend(self.spec.backend, self.path, threads, self.imgsz)
+        self._threads = threads
+        self._resizable: bool | None = None
+        self._sized: dict[tuple[int, int], tuple] = {}  # (h, w) input -> (letterbox, forward): region inference
         if not (self.spec.names or names):
             raise ModelMissing(f"model {self.model_name}: {self.path} carries no class names; "
                                "import it with `xueliang models import PATH --name NAME --classes ...`")
@@ -108,25 +111,54 @@ class YoloDetector:
         x = self._letterbox(image=image)[:, :, ::-1].transpose(2, 0, 1)  # BGR HWC -> RGB CHW
         return np.ascontiguousarray(x, dtype=np.float32)[None] / 255.0
 
-    def detect(self, image: np.ndarray, classes: list[int] | None = None) -> Detections:
-        return self.detect_batch([image], [classes])[0]
+    def detect(self, image: np.ndarray, classes: list[int] | None = None,
+               size: tuple[int, int] | None = None) -> Detections:
+        return self.detect_batch([image], [classes], size)[0]
 
-    def detect_batch(self, images: list[np.ndarray], classes: list[list[int] | None]) -> list[Detections]:
+    @property
+    def resizable(self) -> bool:
+        """The model can run at input sizes other than `imgsz` (region inference at the frame's scale):
+        the checkpoint, or an OpenVINO export with dynamic height and width (what `xueliang models
+        fetch` makes; an older static export runs whole frames only)."""
+        if self._resizable is None:
+            self._resizable = self.spec.backend == "torch" or (self.spec.backend == "openvino" and _spatially_dynamic(self.path))
+        return self._resizable
+
+    def _at(self, size: tuple[int, int]):
+        """(letterbox, forward) for a (h, w) input: YOLO is fully convolutional; OpenVINO compiles
+        the same weights once per size (kept), torch takes any size."""
+        if size not in self._sized:
+            from ultralytics.data.augment import LetterBox
+
+            if not self.resizable:
+                raise ValueError(f"model {self.model_name}: the {self.spec.backend} engine runs at {self.imgsz} only")
+            fwd = self._forward if self.spec.backend == "torch" else _openvino_at(self.path, self._threads, size)
+            self._sized[size] = (LetterBox(size, auto=False), fwd)
+        return self._sized[size]
+
+    def detect_batch(self, images: list[np.ndarray], classes: list[list[int] | None],
+                     size: tuple[int, int] | None = None) -> list[Detections]:
         """One forward pass over all `images` (cameras may differ in size), then NMS per image with
-        that image's own class filter: each result is what `detect` gives for the image alone."""
+        that image's own class filter: each result is what `detect` gives for the image alone.
+        `size`: run at this (h, w) input instead of `imgsz` square (a region, at its frame's scale)."""
         import torch
         from ultralytics.utils import ops
         from ultralytics.utils.nms import non_max_suppression
 
         t0 = time.perf_counter()
-        x = np.concatenate([self.preprocess(im) for im in images]) if len(images) > 1 else self.preprocess(images[0])
-        raw = self._forward(x)
+        if size is None or size == (self.imgsz, self.imgsz):
+            size, prep, forward = (self.imgsz, self.imgsz), self.preprocess, self._forward
+        else:
+            box, forward = self._at(size)
+            prep = lambda im: np.ascontiguousarray(box(image=im)[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)[None] / 255.0  # noqa: E731
+        x = np.concatenate([prep(im) for im in images]) if len(images) > 1 else prep(images[0])
+        raw = forward(x)
         pred = torch.from_numpy(raw) if isinstance(raw, np.ndarray) else raw
         out = []
         for i, (image, cls) in enumerate(zip(images, classes)):
             det = non_max_suppression(pred[i:i + 1], conf_thres=self.min_score, iou_thres=self.iou,
                                       classes=cls)[0]
-            det[:, :4] = ops.scale_boxes((self.imgsz, self.imgsz), det[:, :4], image.shape)
+            det[:, :4] = ops.scale_boxes(size, det[:, :4], image.shape)
             d = det.numpy().astype(np.float32)
             out.append(Detections(d[:, :4].copy(), d[:, 4].copy(), d[:, 5].copy(), self.names, image.shape[:2]))
         self.inference_seconds += time.perf_counter() - t0
@@ -134,7 +166,7 @@ class YoloDetector:
         return out
 
 
-def _load_backend(backend: str, path: Path, threads: int):
+def _load_backend(backend: str, path: Path, threads: int, imgsz: int = 640):
     if backend == "openvino":
         import openvino as ov
 
@@ -143,7 +175,13 @@ def _load_backend(backend: str, path: Path, threads: int):
             raise ModelMissing(f"{path} is not an OpenVINO export folder (no .xml inside)")
         core = ov.Core()
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        compiled = core.compile_model(str(xml), "CPU", config)
+        # An export with dynamic height and width (regions, see `_at`) runs whole frames fixed at imgsz.
+        base = core.read_model(str(xml))
+        ps = base.input(0).partial_shape
+        spatial = ps[2].is_dynamic or ps[3].is_dynamic
+        if spatial:
+            base.reshape({0: ov.PartialShape([1, 3, imgsz, imgsz])})
+        compiled = core.compile_model(base, "CPU", config)
         request = compiled.create_infer_request()
         output = compiled.output(0)
         batched: list = []  # (request, output) of a dynamic-batch compile, made on the first batch
@@ -159,6 +197,8 @@ def _load_backend(backend: str, path: Path, threads: int):
                 model = core.read_model(str(xml))
                 shape = model.input(0).partial_shape
                 shape[0] = ov.Dimension.dynamic()
+                if spatial:
+                    shape[2], shape[3] = ov.Dimension(imgsz), ov.Dimension(imgsz)
                 model.reshape({0: shape})
                 dyn = core.compile_model(model, "CPU", config)
                 batched.append((dyn.create_infer_request(), dyn.output(0)))
@@ -200,6 +240,31 @@ def _load_backend(backend: str, path: Path, threads: int):
         return out[0] if isinstance(out, (list, tuple)) else out
 
     return forward, {int(k): v for k, v in model.names.items()}
+
+
+def _spatially_dynamic(path: Path) -> bool:
+    import openvino as ov
+
+    xml = next(path.glob("*.xml"), None)
+    if xml is None:
+        return False
+    ps = ov.Core().read_model(str(xml)).input(0).partial_shape
+    return len(ps) == 4 and ps[2].is_dynamic and ps[3].is_dynamic
+
+
+def _openvino_at(path: Path, threads: int, size: tuple[int, int]):
+    """The OpenVINO export reshaped to a (h, w) input, any batch."""
+    import openvino as ov
+
+    t0 = time.perf_counter()
+    core = ov.Core()
+    xml = next(path.glob("*.xml"))
+    model = core.read_model(str(xml))
+    model.reshape({0: ov.PartialShape([ov.Dimension.dynamic(), 3, size[0], size[1]])})
+    compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
+    request, output = compiled.create_infer_request(), compiled.output(0)
+    log.info("yolo.size_compiled", model=str(xml), size=list(size), seconds=round(time.perf_counter() - t0, 2))
+    return lambda x: request.infer({0: x})[output]
 
 
 def _input_size(backend: str, path: Path) -> int | None:

@@ -23,6 +23,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     for backend in args.backend:
         path = model_store.export(args.model, backend, args.imgsz, data_dir)
         print(f"{args.model} {backend} {args.imgsz}: {path}")
+    if args.int8:
+        path = model_store.export(args.model, "openvino", args.imgsz, data_dir, "int8")
+        print(f"{args.model} openvino {args.imgsz} int8: {path}")
     if args.model == BUILTIN:
         Registry(data_dir).register_builtin()
     return 0
@@ -121,6 +124,8 @@ def add_models_parser(sub):
     s.add_argument("--model", default="yolov8n")
     s.add_argument("--backend", nargs="+", default=["openvino"], choices=BACKENDS)
     s.add_argument("--imgsz", type=int, default=640)
+    s.add_argument("--int8", action="store_true", help="also make the INT8 OpenVINO export (NNCF, calibrated on the "
+                   "bundled clips; `model.precision: int8` runs it)")
     s.set_defaults(func=cmd_fetch)
 
     s = m.add_parser("import", help="register a YOLO detector (.pt, .onnx, OpenVINO folder): check it on a bundled "

@@ -32,6 +32,7 @@ from detectors.readers.config import READER_TYPES, PrivacyConfig, ReaderConfig, 
 from detectors.sensor_config import SENSOR_RULE_TYPES
 from detectors.quality import QualityConfig
 from xueliang import config_env
+from detectors.gate_config import ChangeGateConfig
 from xueliang.cluster_config import ClusterConfig
 from xueliang.health import HealthConfig
 from xueliang.sensor_config import SensorsConfig
@@ -79,6 +80,8 @@ class CameraConfig(_Strict):
         default_factory=SceneModelConfig,
         description="The scene model (reference scene, static new regions) that `dumping` and `pile` rules use.",
     )
+    gate: ChangeGateConfig = Field(default_factory=ChangeGateConfig, description="Change gating: the model runs "
+                                   "only where the picture changed since it last looked (off: on every frame).")
     recordings: list[str] = Field(
         default_factory=list,
         description="Recorded clips of this camera (video files) the tuning bench can backtest on; "

@@ -403,7 +403,7 @@ class Service:
         loop = asyncio.get_running_loop()
         pipe = cam.pipeline  # read per frame: apply_camera swaps it
         try:
-            detections = await self._inference.detect(pipe.requests(frame))  # batched across cameras
+            detections = pipe.combine(await self._inference.detect(pipe.requests(frame)))  # batched across cameras
             cam.idle.clear()
             occurred = datetime.fromtimestamp(frame.wall_time).astimezone()
             changes = pipe.analyse(frame, detections, frame.wall_time, occurred)

@@ -27,10 +27,11 @@ from pydantic import ValidationError
 from bridge.audit import ConfigVersion, ConsoleDb
 from bridge.auth import Principal
 from bridge.catalogue import Catalogue
-from bridge.console.tuning import (Backtest, CameraBench, CameraTuning, Clip, Incident, Problems, SceneRegionView,
+from bridge.console.tuning import (Backtest, CameraBench, CameraTuning, Clip, GateView, Incident, Problems, SceneRegionView,
                                    Version)
 from bridge.console.review import ReviewBacktest
 from detectors.config import RULE_TYPES
+from detectors.change_gate import ChangeGate
 from detectors.scene_model import SceneModel
 from ingest.video import is_network_url, open_container, probe
 from xueliang.config import CameraConfig, ServiceConfig, _cross_check
@@ -102,6 +103,7 @@ class Job:
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     scene: SceneModel | None = None  # the replay's scene model, when a rule uses one
+    gate: ChangeGate | None = None  # the replay's change gate, when the camera has it on
 
     def view(self) -> Backtest:
         regions = None
@@ -112,10 +114,11 @@ class Job:
         return Backtest(id=self.id, camera_id=self.camera_id, clip=self.clip, state=self.state,
                         progress_s=round(self.progress_s, 2), frames=self.frames,
                         incidents=list(self.incidents.values()), error=self.error, config_hash=self.config_hash,
-                        scene_regions=regions)
+                        scene_regions=regions, gate=gate_view(self.gate))
 
     def on_pipeline(self, pipe: CameraPipeline) -> None:
         self.scene = pipe.scene_model
+        self.gate = pipe.gated.gate if pipe.gated is not None else None
 
     # replay() writes one JSON line per event: the job reads them as they come
     def write(self, text: str) -> int:
@@ -270,10 +273,18 @@ class Bench:
 
     def scene_jpeg(self, camera_id: str, job_id: str) -> bytes | None:
         """The backtest's reference scene with its static regions outlined, as it stands now."""
+        return self._jpeg(camera_id, job_id, "scene")
+
+    def gate_jpeg(self, camera_id: str, job_id: str) -> bytes | None:
+        """The backtest's change gate now: what the model last saw, the changed parts, the region run."""
+        return self._jpeg(camera_id, job_id, "gate")
+
+    def _jpeg(self, camera_id: str, job_id: str, what: str) -> bytes | None:
         job = self._jobs.get(job_id)
-        if job is None or job.camera_id != camera_id or job.scene is None:
+        source = getattr(job, what, None) if job is not None and job.camera_id == camera_id else None
+        if source is None:
             return None
-        image = job.scene.overlay((640, 360))
+        image = source.overlay((640, 360))
         if image is None:
             return None
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -309,3 +320,17 @@ class Bench:
 def _version(v: ConfigVersion) -> Version:
     return Version(version=v.version, at=v.at, author=v.author, comment=v.comment,
                    config=CameraTuning.model_validate(v.config))
+
+
+def gate_view(gate: ChangeGate | None) -> GateView | None:
+    """The change gate's last decision and its counts, for the bench's debug view."""
+    if gate is None or gate.last_plan is None:
+        return None
+    p, st = gate.last_plan, gate.stats
+    region = None
+    if p.crop is not None:
+        h, w = p.shape
+        region = [round(p.crop[0] / w, 4), round(p.crop[1] / h, 4), round(p.crop[2] / w, 4), round(p.crop[3] / h, 4)]
+    return GateView(decision=p.kind, reason=p.reason, changed=[[round(v, 4) for v in b] for b in p.changed],
+                    changed_fraction=round(p.changed_fraction, 4), region=region, frames_full=st.full,
+                    frames_region=st.regions, frames_gated=st.skipped)

@@ -93,6 +93,19 @@ class SceneRegionView(BaseModel):
     occluded: bool = Field(description="Hidden now by something in front of it (held, not cleared).")
 
 
+class GateView(BaseModel):
+    """The camera's change gate on the backtest's latest frame: where the picture changed, what the model ran on."""
+
+    decision: str = Field(description="full (whole frame), region (the changed part) or skip (model not run).")
+    reason: str = Field(description="Why: first, refresh, size, clock, large, change, none.")
+    changed: list[list[float]] = Field(description="Changed parts since the model last looked, x1, y1, x2, y2 normalised.")
+    changed_fraction: float = Field(description="Fraction of the frame that changed.")
+    region: list[float] | None = Field(None, description="The region the model ran on (decision region), normalised.")
+    frames_full: int = Field(description="Frames run whole so far.")
+    frames_region: int = Field(description="Frames run on a region so far.")
+    frames_gated: int = Field(description="Frames the model was not run on so far.")
+
+
 class Backtest(BaseModel):
     id: str
     camera_id: str
@@ -106,6 +119,8 @@ class Backtest(BaseModel):
     scene_regions: list[SceneRegionView] | None = Field(
         None, description="The scene model's static regions now (null: no rule of this camera uses the scene model); "
         "its reference image with them outlined is at `.../scene`.")
+    gate: GateView | None = Field(None, description="The change gate's last decision (null: the gate is off); its "
+                                  "picture with the changed parts outlined is at `.../gate`.")
 
 
 class SaveRequest(BaseModel):
@@ -126,6 +141,7 @@ class Tuning(Protocol):
     def start_backtest(self, camera_id: str, config: CameraTuning, clip: int, who: Principal) -> Backtest: ...
     def backtest(self, camera_id: str, job_id: str) -> Backtest | None: ...
     def scene_jpeg(self, camera_id: str, job_id: str) -> bytes | None: ...
+    def gate_jpeg(self, camera_id: str, job_id: str) -> bytes | None: ...
     async def save(self, camera_id: str, config: CameraTuning, who: Principal, comment: str | None) -> Version: ...
     async def rollback(self, camera_id: str, version: int, who: Principal) -> Version: ...
     def versions(self, camera_id: str) -> list[Version]: ...
@@ -201,6 +217,15 @@ def tuning_router(t: Tuning) -> APIRouter:
         jpeg = await asyncio.to_thread(t.scene_jpeg, camera_id, job_id)
         if jpeg is None:
             raise HTTPException(404, f"no scene model in backtest {job_id!r} of camera {camera_id!r} (yet)")
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @r.get("/backtests/{job_id}/gate", response_class=Response,
+           responses={**_NOT_FOUND, 200: {"content": {"image/jpeg": {}}}},
+           summary="The backtest's change gate: what the model last saw, the changed parts (red), the region run (yellow).")
+    async def gate(camera_id: str, job_id: str, who: Principal = Depends(tuner)) -> Response:
+        jpeg = await asyncio.to_thread(t.gate_jpeg, camera_id, job_id)
+        if jpeg is None:
+            raise HTTPException(404, f"no change gate in backtest {job_id!r} of camera {camera_id!r} (yet)")
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @r.post("/config", response_model=Version, status_code=201, responses={**_NOT_FOUND, **_INVALID},
