@@ -127,3 +127,12 @@ def test_lifecycle_a_long_gap_between_frames_is_not_an_absence():
             conds = [] if missed else dwell(rule(min_dwell_s=1), ZONE, scene([tr], t))
             out += [c.status for c in lc.step(conds, t)]
         assert out == expected, (min_steps, out)
+
+
+def test_time_entered_one_frame_over_the_edge_is_not_an_exit_when_frames_are_seconds_apart():
+    # Frames 1.2 s apart under load; one box's bottom jittered out of the zone: still one stay.
+    # Two frames out in a row, over the tolerance, are an exit.
+    tr = track([(0.0, IN), (1.2, IN), (2.4, OUT), (3.6, IN), (4.8, IN)])
+    assert time_entered(tr, ZONE, exit_tolerance_s=1.0, now=4.8) == 0.0
+    tr = track([(0.0, IN), (1.2, IN), (2.4, OUT), (3.6, OUT), (4.8, IN)])
+    assert time_entered(tr, ZONE, exit_tolerance_s=1.0, now=4.8) == 4.8

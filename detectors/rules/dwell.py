@@ -15,23 +15,26 @@ def time_entered(track: Track, zone: Zone, exit_tolerance_s: float, now: float) 
 
     Walks the history backwards. Excursions outside the zone shorter than `exit_tolerance_s`
     (a box jittering over the edge) do not end a stay; missing frames (the tracker bridged them)
-    neither.
+    neither; nor does an excursion seen in one analysed frame alone: when frames come seconds
+    apart under load, one frame whose box bottom jittered over the zone's edge would otherwise
+    count as an excursion as long as the gap to the next frame.
     """
     if not track.points or now - track.last.t > exit_tolerance_s:
         return None
     entered: float | None = None
     outside_since: float | None = None
+    outside_n = 0  # frames in the excursion being walked
     for p in reversed(track.points):
         if zone.contains(*p.anchor):
-            entered, outside_since = p.t, None
+            entered, outside_since, outside_n = p.t, None, 0
         else:
             if entered is None:
                 # Newest points outside: still "in" only within the tolerance, counted from now.
                 if now - p.t > exit_tolerance_s:
                     return None
                 continue
-            outside_since = p.t
-            if entered - outside_since > exit_tolerance_s:
+            outside_since, outside_n = p.t, outside_n + 1
+            if entered - outside_since > exit_tolerance_s and (outside_n > 1 or exit_tolerance_s == 0):
                 break
     return entered
 
