@@ -5,8 +5,6 @@ BIN    := $(VENV)/bin
 DATA   ?= .data
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 MODEL  := $(DATA)/models/yolov8n-640_openvino_model/metadata.yaml
-# The scale-out tests run 30 cameras on 2 cores at 320 pixels.
-MODEL320 := $(DATA)/models/yolov8n-320_openvino_model/metadata.yaml
 # Browser libraries the console serves itself (MapLibre GL JS for the map), pinned in web/package-lock.json.
 WEB    := web/node_modules/.installed
 
@@ -45,11 +43,8 @@ $(WEB): web/package.json web/package-lock.json
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	@touch $@
 
-models: $(MODEL) $(MODEL320)
+models: $(MODEL)
 	$(BIN)/xueliang models fetch-plates --data-dir $(DATA)
-
-$(MODEL320): | $(MODEL)
-	$(BIN)/xueliang models fetch --backend openvino --imgsz 320 --data-dir $(DATA)
 
 $(MODEL): | $(STAMP)
 	$(BIN)/xueliang models fetch --backend openvino --data-dir $(DATA)

@@ -24,12 +24,9 @@ def camera(i: int) -> dict:
     doc.update(id=f"cam-{i:02d}", name=f"test camera {i}", url=str(CLIP), analysis_fps=1,
                location={"lon": 117.002 + 0.005 * (i % 6), "lat": 36.652 + 0.006 * (i // 6), "crs": "wgs84"},
                clip={"enabled": False})
-    # 30 cameras keep a 2-core machine busy (a frame every 1.5-6 s each, by the machine): a grace
+    # 30 cameras keep a 2-core machine busy (a frame every 1.5-6 s each, by the machine and the change gate): a grace
     # of 3 s and two frames bridges one missed detection there, and still ends the first stay before the second.
     doc["rules"][0]["grace_s"] = 3
-    # The table zone's top edge runs along the sitter's feet: at 320 px her box's bottom jitters
-    # across it for a frame or two, which at a frame every 1-2 s is seconds of "excursion".
-    doc["rules"][0]["exit_tolerance_s"] = 3
     return doc
 
 
@@ -56,10 +53,6 @@ def worker(tmp: Path, bootstrap: str, name: str, **cluster) -> ServiceProcess:
                                    "idempotent": cluster.get("exactly_once", True)})
     doc["cameras"] = []
     doc["video"] = {"file_start": "wallclock"}
-    # 30 cameras on three or four workers sharing two cores: at 640 pixels the model gives each camera
-    # a frame every 5-6 s (measured), too few to tell one stay at the table from the next. At 320
-    # (exported by `make test`'s `models` step) each camera gets about three times as many.
-    doc["model"] = {**doc.get("model", {}), "imgsz": 320}
     doc["cluster"] = {"enabled": True, "worker_id": name, **cluster_section(**cluster)}
     return ServiceProcess(home, doc)
 
