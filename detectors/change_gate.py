@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from detectors.downscale import downscale
 from detectors.gate_config import ChangeGateConfig
 
 Box = tuple[float, float, float, float]  # normalised x1, y1, x2, y2
@@ -154,10 +155,7 @@ class ChangeGate:
     # ------------------------------------------------------------------ steps
 
     def _thumb(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        width = min(self.cfg.width, w)
-        height = max(8, round(h * width / w))
-        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        small = downscale(image, self.cfg.width)
         if small.ndim == 3:
             small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         return cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from detectors.config import SceneModelConfig
+from detectors.downscale import downscale
 from detectors.scene_regions import Component, Region, classify, components, fraction, overlap
 
 Box = tuple[float, float, float, float]
@@ -181,10 +182,7 @@ class SceneModel:
     # ------------------------------------------------------------------ steps
 
     def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h, w = image.shape[:2]
-        width = min(self.cfg.width, w)
-        height = max(8, round(h * width / w))
-        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        small = downscale(image, self.cfg.width)
         if small.ndim == 2:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         col = cv2.GaussianBlur(small, (3, 3), 0).astype(np.float32)
