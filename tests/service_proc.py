@@ -38,6 +38,21 @@ def demo_config(tmp_path: Path, *, min_dwell_s: float = 2, kafka: dict | None = 
     return doc
 
 
+async def feedback_config(tmp_path: Path, bootstrap: str) -> dict:
+    """`demo_config` dispatching to `grid.dispatch` on `bootstrap` and reading the platform's
+    feedback from `grid.feedback`, which this creates."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("grid.feedback", 1, 1)])
+    finally:
+        await admin.close()
+    return demo_config(tmp_path, kafka={"bootstrap_servers": bootstrap, "topic": "grid.dispatch",
+                                        "feedback_topic": "grid.feedback", "retry_backoff_s": 0.5})
+
+
 def die_with_parent() -> None:
     """`preexec_fn`: the kernel SIGKILLs the child when the test process dies, however it dies
     (a CI timeout, a SIGKILL), so an aborted run leaves no service behind. Linux; the forking

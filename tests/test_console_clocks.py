@@ -11,10 +11,9 @@ from datetime import datetime, timezone
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.brokers import NoidaKafka
-from tests.service_proc import ServiceProcess, demo_config, wait_for
+from tests.service_proc import ServiceProcess, feedback_config, wait_for
 from tests.test_console_e2e import SHOTS, doc_screenshot
 from tests.test_page import DEMO_TOKEN, browser, login  # noqa: F401  (fixture)
 
@@ -29,12 +28,7 @@ async def test_work_order_states_turn_the_light_green_yellow_red_and_count_on_ti
     broker = NoidaKafka().start()
     producer = None
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic("grid.feedback", 1, 1)])
-        await admin.close()
-        doc = demo_config(tmp_path, kafka={"bootstrap_servers": broker.bootstrap, "topic": "grid.dispatch",
-                                           "feedback_topic": "grid.feedback", "retry_backoff_s": 0.5})
+        doc = await feedback_config(tmp_path, broker.bootstrap)
         doc["cameras"][0]["analysis_fps"] = 2
         doc["api"]["clocks"] = {"limits": {"market.road-occupation": {
             "accept_s": ACCEPT_S, "handle_s": HANDLE_S, "verify_s": VERIFY_S}}}

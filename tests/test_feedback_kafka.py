@@ -16,10 +16,9 @@ from datetime import datetime
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.brokers import NoidaKafka, consume_all
-from tests.service_proc import ServiceProcess, demo_config, wait_for
+from tests.service_proc import ServiceProcess, feedback_config, wait_for
 
 SUPPRESS_S = 20
 
@@ -28,12 +27,7 @@ async def test_work_order_closed_suppresses_and_verify_request_looks_again(tmp_p
     broker = NoidaKafka().start()
     producer = None
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic("grid.feedback", 1, 1)])
-        await admin.close()
-        doc = demo_config(tmp_path, kafka={"bootstrap_servers": broker.bootstrap, "topic": "grid.dispatch",
-                                           "feedback_topic": "grid.feedback", "retry_backoff_s": 0.5})
+        doc = await feedback_config(tmp_path, broker.bootstrap)
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
         await producer.start()
 
