@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.auth import TokenStore, new_token  # noqa: E402
+from bridge.http.auth import TokenStore, new_token  # noqa: E402
 from tests.console_app import make_console_app  # noqa: E402
 
 

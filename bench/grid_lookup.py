@@ -21,7 +21,7 @@ from shapely.geometry import Point, box
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.grid import CodeScheme, GridFeature, GridIndex  # noqa: E402
+from bridge.location.grid import CodeScheme, GridFeature, GridIndex  # noqa: E402
 
 
 def layer(n: int) -> GridIndex:

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.console.incidents_query import query_incidents  # noqa: E402
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef  # noqa: E402
-from bridge.outbox import EventStore  # noqa: E402
+from bridge.http.console.incidents_query import query_incidents  # noqa: E402
+from bridge.events.model import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef  # noqa: E402
+from bridge.store.outbox import EventStore  # noqa: E402
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 

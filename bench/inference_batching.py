@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code, even where another is installed
 
 from detectors.batching import DetectRequest, InferenceBatcher  # noqa: E402
-from detectors.config import ModelConfig  # noqa: E402
+from detectors.detector_config import ModelConfig  # noqa: E402
 from detectors.yolo import YoloDetector  # noqa: E402
 from ingest.video import iter_frames  # noqa: E402
 from tests.helpers import DATA_DIR, FIXTURES  # noqa: E402

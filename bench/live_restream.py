@@ -23,8 +23,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.live.config import LiveConfig  # noqa: E402
-from bridge.live.supervisor import Restreamer  # noqa: E402
+from bridge.http.live.live_config import LiveConfig  # noqa: E402
+from bridge.http.live.supervisor import Restreamer  # noqa: E402
 from tests.helpers import TABLE_CLIP  # noqa: E402
 from tests.rtsp import RtspServer  # noqa: E402
 

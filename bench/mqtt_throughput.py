@@ -186,12 +186,12 @@ def loop_forever(port: int, n: int, protocol: str, pid: int) -> dict:
 
 
 async def ours(port: int, n: int, protocol: str, pid: int, tmp: Path, rep: int = 0) -> dict:
-    from bridge.catalogue import Catalogue
-    from bridge.deadletters import DeadLetterStore
-    from bridge.events import EventFactory
-    from bridge.grid import GridIndex
+    from bridge.events.catalogue import Catalogue
+    from bridge.store.dead_letters import DeadLetterStore
+    from bridge.events.builder import EventFactory
+    from bridge.location.grid import GridIndex
     from xueliang.config import ServiceConfig
-    from xueliang.sensors import SensorRuntime
+    from xueliang.sensor_feed import SensorRuntime
 
     repo = Path(__file__).resolve().parents[1]
     cfg = ServiceConfig.model_validate({
@@ -230,8 +230,8 @@ async def ours(port: int, n: int, protocol: str, pid: int, tmp: Path, rep: int =
 
 def decode_evaluate_only(tmp: Path) -> int:
     """The same decoder and rules over 20,000 payloads in a plain loop: our own per-message CPU ceiling."""
-    from detectors.sensors import SensorEngine
-    from ingest.sensors import Decoder
+    from detectors.sensor_engine import SensorEngine
+    from ingest.sensor_decode import Decoder
     from xueliang.config import ServiceConfig
 
     cfg = ServiceConfig.model_validate({

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
-from bridge.dispatch import KafkaConfig, KafkaDispatcher  # noqa: E402
-from bridge.outbox import open_store  # noqa: E402
+from bridge.kafka.dispatch import KafkaConfig, KafkaDispatcher  # noqa: E402
+from bridge.store.outbox import open_store  # noqa: E402
 from tests.brokers import NoidaKafka  # noqa: E402
 from tests.test_outage import make_event  # noqa: E402
 

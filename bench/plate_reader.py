@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 
-from detectors.config import ModelConfig
+from detectors.detector_config import ModelConfig
 from detectors.readers.engines import PlateStateReader
 from detectors.readers.plate_models import fetch_plate_models
 from detectors.readers.plates import OnnxPlateReader

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.outbox import EventStore  # noqa: E402
+from bridge.store.outbox import EventStore  # noqa: E402
 from tests.test_merge_stage import camera, event  # noqa: E402
 from xueliang.resume import read_open  # noqa: E402
 

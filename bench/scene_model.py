@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 
-from detectors.config import ModelConfig, SceneModelConfig
+from detectors.detector_config import ModelConfig, SceneModelConfig
 from detectors.scene_model import SceneModel
 from detectors.yolo import YoloDetector
 from ingest.video import iter_frames

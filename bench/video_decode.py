@@ -33,7 +33,7 @@ import av
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's code, even where another one is pip-installed
 
-from ingest.config import VideoInputConfig  # noqa: E402
+from ingest.stream_config import VideoInputConfig  # noqa: E402
 from ingest.worker import CameraState, CameraWorker  # noqa: E402
 
 CLIP = REPO / "configs" / "media" / "table-stays.mp4"

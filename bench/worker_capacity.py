@@ -46,7 +46,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bridge.auth import new_token  # noqa: E402
+from bridge.http.auth import new_token  # noqa: E402
 from tests.brokers import free_port  # noqa: E402
 
 CLIP = REPO / "configs" / "media" / "table-stays.mp4"
@@ -105,7 +105,7 @@ class BareModel:
     """YoloDetector.detect alone on the clip's frames sampled at `fps`, as the service's model runs."""
 
     def __init__(self, fps: float) -> None:
-        from detectors.config import ModelConfig
+        from detectors.detector_config import ModelConfig
         from detectors.yolo import YoloDetector
         from ingest.video import iter_frames
 

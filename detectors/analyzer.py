@@ -11,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.config import MaskConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
+from detectors.detector_config import MaskConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
 from detectors.detections import Detections
 from detectors.filters import DetectionFilter
 from detectors.lifecycle import IncidentChange, Lifecycle

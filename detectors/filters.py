@@ -5,7 +5,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from detectors.config import MaskConfig, ObjectFilterConfig
+from detectors.detector_config import MaskConfig, ObjectFilterConfig
 from detectors.detections import Detections
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from detectors.config import SceneModelConfig
+from detectors.detector_config import SceneModelConfig
 from detectors.downscale import downscale
 from detectors.scene_regions import Component, Region, classify, components, fraction, overlap
 

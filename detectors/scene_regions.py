@@ -7,7 +7,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from detectors.config import SceneModelConfig
+from detectors.detector_config import SceneModelConfig
 
 Kind = Literal["added", "removed", "light"]
 _K3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from detectors.boxes import iou
-from detectors.config import TrackerConfig
+from detectors.detector_config import TrackerConfig
 from detectors.detections import Detections
 from detectors.occlusion import Holds, left_its_place, signature, similarity, stationary_box
 

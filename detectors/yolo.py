@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 import yaml
 
-from detectors.config import CustomModelConfig, ModelConfig
+from detectors.detector_config import CustomModelConfig, ModelConfig
 from detectors.detections import Detections
 from detectors.model_store import ModelMissing, ultralytics_env
 from detectors.registry import Registry, model_sha256

@@ -4,7 +4,7 @@ from __future__ import annotations
 import shapely
 from shapely.geometry import Polygon
 
-from detectors.config import ZoneConfig
+from detectors.detector_config import ZoneConfig
 
 
 class Zone:

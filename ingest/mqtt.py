@@ -38,7 +38,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
-from ingest.sensor_config import MqttConfig
+from ingest.sensor_input_config import MqttConfig
 
 log = structlog.get_logger(__name__)
 

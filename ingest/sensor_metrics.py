@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from ingest.sensors import REASONS
+from ingest.sensor_decode import REASONS
 
 MQTT_MESSAGES = Counter("xueliang_mqtt_messages_total", "MQTT messages taken from the broker.")
 MQTT_CONNECTED = Gauge("xueliang_mqtt_connected", "1 while connected to the MQTT broker.")

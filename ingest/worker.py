@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from ingest.clips import PacketRing
-from ingest.config import ReconnectConfig, VideoInputConfig
+from ingest.stream_config import ReconnectConfig, VideoInputConfig
 from ingest.frame import Frame
 from ingest.rate import RateMeter
 from ingest.redact import redact_text, redact_url

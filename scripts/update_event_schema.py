@@ -9,8 +9,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's code, not an installed copy
 
-from bridge.event import event_json_schema  # noqa: E402
-from bridge.feedback import feedback_json_schema  # noqa: E402
+from bridge.events.model import event_json_schema  # noqa: E402
+from bridge.feedback.messages import feedback_json_schema  # noqa: E402
 
 TARGETS = {REPO / "docs" / "event.schema.json": event_json_schema,
            REPO / "docs" / "feedback.schema.json": feedback_json_schema}

@@ -10,7 +10,7 @@ import yaml
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bridge.kafka_io import read_to_end
+from bridge.kafka.topics import read_to_end
 from tests.helpers import REPO, xueliang
 from tests.service_proc import ServiceProcess, demo_config
 

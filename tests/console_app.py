@@ -7,19 +7,19 @@ from pathlib import Path
 
 import yaml
 
-from bridge.api import ApiState, CameraView, create_app
-from bridge.audit import ConsoleDb
-from bridge.availability import AvailabilityLog, Place
-from bridge.auth import Sessions, TokenStore, new_token
-from bridge.evidence import LocalEvidenceStore
-from bridge.grid import GridIndex
-from bridge.hub import Hub
-from bridge.live.routes import LiveFeatures
-from bridge.outbox import EventStore
-from bridge.security import AuthContext
+from bridge.http.app import ApiState, CameraView, create_app
+from bridge.store.audit import ConsoleDb
+from bridge.store.availability import AvailabilityLog, Place
+from bridge.http.auth import Sessions, TokenStore, new_token
+from bridge.events.evidence_store import LocalEvidenceStore
+from bridge.location.grid import GridIndex
+from bridge.http.hub import Hub
+from bridge.http.live.routes import LiveFeatures
+from bridge.store.outbox import EventStore
+from bridge.http.security import AuthContext
 from tests.helpers import DATA_DIR, REPO
 from xueliang.config import CameraConfig, load_config
-from xueliang.tuning import Bench
+from xueliang.tuning_bench import Bench
 
 BUNDLED_CLIP = REPO / "configs" / "media" / "table-stays.mp4"
 

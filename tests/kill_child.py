@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import sys
 
-from bridge.dispatch import KafkaConfig, KafkaDispatcher
-from bridge.outbox import open_store
+from bridge.kafka.dispatch import KafkaConfig, KafkaDispatcher
+from bridge.store.outbox import open_store
 
 
 async def main(db: str, bootstrap: str, topic: str, idempotent: bool, delay_s: float) -> None:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from detectors.analyzer import CameraAnalyzer
-from detectors.config import SceneModelConfig, TrackerConfig, ZoneConfig
+from detectors.detector_config import SceneModelConfig, TrackerConfig, ZoneConfig
 from detectors.detections import Detections
 from detectors.yolo import coco_names as _coco_names
 from tests.composites import TABLE

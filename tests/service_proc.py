@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from bridge.auth import new_token
+from bridge.http.auth import new_token
 from tests.brokers import free_port
 from tests.helpers import DATA_DIR, REPO
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from bridge.auth import TokenStore, new_token, read_token_file
+from bridge.http.auth import TokenStore, new_token, read_token_file
 from tests.console_app import make_console_app
 from tests.helpers import xueliang
 

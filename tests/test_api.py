@@ -6,14 +6,14 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from bridge.api import ApiState, CameraView, create_app
-from bridge.audit import ConsoleDb
-from bridge.auth import Sessions, TokenStore, new_token
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
-from bridge.evidence import LocalEvidenceStore
-from bridge.hub import Hub
-from bridge.outbox import EventStore
-from bridge.security import AuthContext
+from bridge.http.app import ApiState, CameraView, create_app
+from bridge.store.audit import ConsoleDb
+from bridge.http.auth import Sessions, TokenStore, new_token
+from bridge.events.model import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef
+from bridge.events.evidence_store import LocalEvidenceStore
+from bridge.http.hub import Hub
+from bridge.store.outbox import EventStore
+from bridge.http.security import AuthContext
 from ingest.redact import redact_url
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=timezone(timedelta(hours=8)))

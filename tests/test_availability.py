@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.availability import AvailabilityLog, AvailabilityRecorder, Place, rate_of, report
+from bridge.store.availability import AvailabilityLog, AvailabilityRecorder, Place, rate_of, report
 
 H = 3600.0
 T0 = 1_800_000_000.0  # a fixed "now"; nothing here reads the wall clock

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from detectors.batching import DetectRequest, InferenceBatcher
-from detectors.config import CustomModelConfig, CustomClassConfig, ModelConfig
+from detectors.detector_config import CustomModelConfig, CustomClassConfig, ModelConfig
 from detectors.model_store import export
 from detectors.yolo import YoloDetector
 from ingest.video import iter_frames

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bridge.catalogue import DEFAULT_CATALOGUE, Catalogue
-from bridge.config import LocationConfig
-from bridge.events import CameraContext, EventFactory
-from bridge.grid import CodeScheme, GridIndex
+from bridge.events.catalogue import DEFAULT_CATALOGUE, Catalogue
+from bridge.bridge_config import LocationConfig
+from bridge.events.builder import CameraContext, EventFactory
+from bridge.location.grid import CodeScheme, GridIndex
 from detectors.lifecycle import IncidentChange
 from detectors.rules.condition import Condition
 from tests.helpers import REPO, SHARED

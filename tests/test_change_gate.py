@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from detectors.analyzer import CameraAnalyzer
-from detectors.config import ModelConfig, ParkingRuleConfig, TrackerConfig, ZoneConfig
+from detectors.detector_config import ModelConfig, ParkingRuleConfig, TrackerConfig, ZoneConfig
 from detectors.gate_config import ChangeGateConfig
 from detectors.region_inference import GatedInference
 from detectors.yolo import YoloDetector
@@ -135,9 +135,9 @@ def test_a_brightness_jump_does_not_turn_gating_off(detector):
 
 
 def test_tuning_bench_shows_the_changed_parts_and_the_region_run():
-    from bridge.console.tuning import Clip
+    from bridge.http.console.tuning_routes import Clip
     from detectors.change_gate import ChangeGate
-    from xueliang.tuning import Job
+    from xueliang.tuning_bench import Job
 
     job = Job("j1", "lane", Clip(index=0, name="lane.mp4", duration_s=60.0), "abc")
     assert job.view().gate is None  # no gate (off, or nothing analysed yet)

@@ -1,7 +1,7 @@
 """`xueliang grid resolve` prints the grid of a point as JSON, converting its CRS first."""
 import json
 
-from bridge.geo import convert
+from bridge.location.coordinates import convert
 from tests.helpers import xueliang
 
 CONFIG = "configs/demo.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from bridge.auth import new_token
+from bridge.http.auth import new_token
 from tests.helpers import REPO, TABLE_CLIP, TABLE_STAYS
 from tests.service_proc import ServiceProcess, demo_config
 from tests.test_page import browser, login  # noqa: F401  (fixture)

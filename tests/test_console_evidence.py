@@ -11,7 +11,7 @@ import av
 import cv2
 import uvicorn
 
-from bridge.event import (CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, PlateRef, SourceRef)
+from bridge.events.model import (CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, PlateRef, SourceRef)
 from tests.brokers import free_port
 from tests.console_app import BUNDLED_CLIP, make_console_app
 from tests.test_console_e2e import SHOTS, doc_screenshot

@@ -14,7 +14,7 @@ import zipfile
 
 import httpx
 
-from bridge.auth import new_token
+from bridge.http.auth import new_token
 from tests.brokers import NoidaKafka, consume_all
 from tests.service_proc import ServiceProcess, demo_config, wait_for
 from tests.test_console_e2e import SHOTS, doc_screenshot

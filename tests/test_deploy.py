@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from bridge.grid import GridIndex
+from bridge.location.grid import GridIndex
 from tests.helpers import REPO
 from xueliang import config_env
 from xueliang.cli import build_parser
@@ -176,5 +176,5 @@ def test_the_scale_out_page_shows_its_rendered_diagram_and_names_every_topic():
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     source = (REPO / "docs" / "scale-out.dot").read_text(encoding="utf-8")
     script = compose()["services"]["topics"]["command"][0]
-    for topic in set(re.findall(r"--topic (\S+)", script)) - {"xueliang.feedback"}:
+    for topic in set(re.findall(r"--topic (\S+)", script)) - {"xueliang.feedback_actions"}:
         assert topic in source and topic in page, topic

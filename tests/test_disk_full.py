@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from bridge.disk_guard import NO_EVENTS, NO_EVIDENCE, OK, DiskGuard, GuardedEvidenceStore, free_bytes
-from bridge.evidence import LocalEvidenceStore
-from bridge.outbox import EventStore
-from bridge.outbox_writer import OutboxWriter
-from bridge.readiness import Readiness
+from bridge.store.disk_guard import NO_EVENTS, NO_EVIDENCE, OK, DiskGuard, GuardedEvidenceStore, free_bytes
+from bridge.events.evidence_store import LocalEvidenceStore
+from bridge.store.outbox import EventStore
+from bridge.store.outbox_writer import OutboxWriter
+from bridge.http.readiness import Readiness
 from bridge.reliability_config import DiskGuardConfig, ReadinessConfig
 from tests.test_dispatch import make_event, metric
 
@@ -164,9 +164,9 @@ async def test_dead_letters_on_a_full_disk_are_logged_not_fatal(small_fs: Path) 
     """Rejected sensor messages whose payloads cannot be stored must not stop the sensor task."""
     from types import SimpleNamespace
 
-    from bridge.deadletters import DeadLetterStore
-    from ingest.sensors import Rejected
-    from xueliang.sensors import SensorRuntime
+    from bridge.store.dead_letters import DeadLetterStore
+    from ingest.sensor_decode import Rejected
+    from xueliang.sensor_feed import SensorRuntime
 
     store = DeadLetterStore(small_fs / "deadletters.sqlite3")
     try:

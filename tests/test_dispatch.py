@@ -1,4 +1,4 @@
-"""Outbox → Kafka dispatch (bridge.dispatch) against a real noida-db Kafka broker."""
+"""Outbox → Kafka dispatch (bridge.kafka.dispatch) against a real noida-db Kafka broker."""
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +12,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 
-from bridge.dispatch import KafkaConfig, KafkaDispatcher
-from bridge.event import Event
-from bridge.outbox import EventStore, open_store
+from bridge.kafka.dispatch import KafkaConfig, KafkaDispatcher
+from bridge.events.model import Event
+from bridge.store.outbox import EventStore, open_store
 
 from tests.brokers import NoidaKafka, consume_all, free_port
 

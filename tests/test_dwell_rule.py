@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from detectors.config import DwellRuleConfig, ZoneConfig
+from detectors.detector_config import DwellRuleConfig, ZoneConfig
 from detectors.lifecycle import Lifecycle
 from detectors.rules.dwell import dwell, time_entered
 from detectors.rules.scene import Scene

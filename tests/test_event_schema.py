@@ -9,15 +9,15 @@ import jsonschema
 import pytest
 import yaml
 
-from bridge.evidence import StoredItem
-from bridge.catalogue import Catalogue
-from bridge.config import LocationConfig
-from bridge.dispatch import KafkaConfig
-from bridge.event import event_json_schema
-from bridge.events import CameraContext, EventFactory
-from bridge.evidence import StoredItem
-from bridge.grid import CodeScheme, GridIndex
-from bridge.outbox import open_store
+from bridge.events.evidence_store import StoredItem
+from bridge.events.catalogue import Catalogue
+from bridge.bridge_config import LocationConfig
+from bridge.kafka.dispatch import KafkaConfig
+from bridge.events.model import event_json_schema
+from bridge.events.builder import CameraContext, EventFactory
+from bridge.events.evidence_store import StoredItem
+from bridge.location.grid import CodeScheme, GridIndex
+from bridge.store.outbox import open_store
 from detectors.lifecycle import IncidentChange
 from detectors.rules.condition import Condition
 from tests.helpers import REPO

@@ -14,22 +14,22 @@ import numpy as np
 import pytest
 import yaml
 
-from bridge.config import FeedbackConfig
-from bridge.dispatch import KafkaConfig
-from bridge.evidence import StoredItem
-from bridge.feedback import (FeedbackError, SuppressionGate, VerifyRequest, WorkOrderClosed, feedback_json_schema,
+from bridge.bridge_config import FeedbackConfig
+from bridge.kafka.dispatch import KafkaConfig
+from bridge.events.evidence_store import StoredItem
+from bridge.feedback.messages import (FeedbackError, SuppressionGate, VerifyRequest, WorkOrderClosed, feedback_json_schema,
                              key_of, keys_of_stored, parse_feedback)
-from bridge.merge_stage import MergeConfig, MergeStage
-from bridge.outbox import EventStore
-from bridge.verify import PendingVerification, verification_event
+from bridge.merging.rewrite import MergeConfig, MergeStage
+from bridge.store.outbox import EventStore
+from bridge.feedback.verify import PendingVerification, verification_event
 from detectors.analyzer import CameraAnalyzer
-from detectors.config import TrackerConfig, ZoneConfig
+from detectors.detector_config import TrackerConfig, ZoneConfig
 from detectors.detections import Detections
 from tests.helpers import REPO
 from tests.test_event_schema import validator
 from tests.test_merge_stage import camera, event
 from xueliang.config import ServiceConfig
-from xueliang.feedback import FeedbackHandler
+from xueliang.feedback_actions import FeedbackHandler
 
 SCHEMA = REPO / "docs" / "feedback.schema.json"
 

@@ -7,13 +7,13 @@ import asyncio
 import time
 from datetime import datetime
 
-from bridge.config import FeedbackConfig
-from bridge.feedback import SuppressionGate, VerifyRequest, WorkOrderClosed, key_of
-from bridge.merge_stage import MergeConfig, MergeStage
-from bridge.outbox import EventStore
-from bridge.verify import verification_event
+from bridge.bridge_config import FeedbackConfig
+from bridge.feedback.messages import SuppressionGate, VerifyRequest, WorkOrderClosed, key_of
+from bridge.merging.rewrite import MergeConfig, MergeStage
+from bridge.store.outbox import EventStore
+from bridge.feedback.verify import verification_event
 from tests.test_merge_stage import camera, event
-from xueliang.feedback import FeedbackHandler
+from xueliang.feedback_actions import FeedbackHandler
 
 
 async def test_only_the_owner_answers_across_a_rebalance_and_every_worker_suppresses(tmp_path):

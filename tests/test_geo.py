@@ -1,4 +1,4 @@
-"""Coordinate conversion (bridge.geo).
+"""Coordinate conversion (bridge.location.coordinates).
 
 Reference values: no surveyed WGS-84/GCJ-02 ground-truth pairs are used here (we could not
 cite one with certainty; e.g. the often-quoted Tiananmen coordinates are different POIs, not a
@@ -17,7 +17,7 @@ import warnings
 
 import pytest
 
-from bridge.geo import convert
+from bridge.location.coordinates import convert
 
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

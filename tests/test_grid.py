@@ -1,4 +1,4 @@
-"""Grid layer loading, validation and point lookup (bridge.grid)."""
+"""Grid layer loading, validation and point lookup (bridge.location.grid)."""
 from __future__ import annotations
 
 import copy
@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 from shapely import unary_union
 
-from bridge.event import GridRef
-from bridge.geo import convert
-from bridge.grid import CodeScheme, GridIndex, GridLayerError, GridMatch
+from bridge.events.model import GridRef
+from bridge.location.coordinates import convert
+from bridge.location.grid import CodeScheme, GridIndex, GridLayerError, GridMatch
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "grids" / "demo-district.geojson"
 

@@ -1,4 +1,4 @@
-"""`xueliang grid check` (bridge.grid_check) and the nearest-grid tolerance (bridge.grid)."""
+"""`xueliang grid check` (bridge.location.grid_check) and the nearest-grid tolerance (bridge.location.grid)."""
 from __future__ import annotations
 
 import copy
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.grid import CodeScheme, GridIndex
-from bridge.grid_check import check_layer
+from bridge.location.grid import CodeScheme, GridIndex
+from bridge.location.grid_check import check_layer
 from tests.helpers import REPO, xueliang
 
 DEMO = REPO / "configs" / "grids" / "demo-district.geojson"

@@ -1,4 +1,4 @@
-"""Per-object location through a camera's image-to-ground homography (bridge.homography)."""
+"""Per-object location through a camera's image-to-ground homography (bridge.location.homography)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -9,12 +9,12 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from bridge.catalogue import Catalogue
-from bridge.config import LocationConfig
-from bridge.events import CameraContext, EventFactory
-from bridge.geo import LocalMetric, distance_m
-from bridge.grid import CodeScheme, GridIndex
-from bridge.homography import GroundConfig, GroundProjector
+from bridge.events.catalogue import Catalogue
+from bridge.bridge_config import LocationConfig
+from bridge.events.builder import CameraContext, EventFactory
+from bridge.location.coordinates import LocalMetric, distance_m
+from bridge.location.grid import CodeScheme, GridIndex
+from bridge.location.homography import GroundConfig, GroundProjector
 from detectors.lifecycle import IncidentChange
 from detectors.rules.condition import Condition
 from tests.helpers import REPO

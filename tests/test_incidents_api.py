@@ -8,19 +8,19 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from bridge.api import ApiState, create_app
-from bridge.audit import ConsoleDb
-from bridge.auth import Sessions, TokenStore, new_token
-from bridge.catalogue import Catalogue, ClockLimits
-from bridge.config import ClocksConfig
-from bridge.console.clocks import clock
-from bridge.event import (CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, PlateRef, SourceRef,
+from bridge.http.app import ApiState, create_app
+from bridge.store.audit import ConsoleDb
+from bridge.http.auth import Sessions, TokenStore, new_token
+from bridge.events.catalogue import Catalogue, ClockLimits
+from bridge.bridge_config import ClocksConfig
+from bridge.http.console.clocks import clock
+from bridge.events.model import (CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, PlateRef, SourceRef,
                           Verification)
-from bridge.evidence import LocalEvidenceStore
-from bridge.hub import Hub
-from bridge.outbox import EventStore
-from bridge.security import AuthContext
-from bridge.work_orders import WorkOrderLog
+from bridge.events.evidence_store import LocalEvidenceStore
+from bridge.http.hub import Hub
+from bridge.store.outbox import EventStore
+from bridge.http.security import AuthContext
+from bridge.feedback.work_orders import WorkOrderLog
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
 LIMITS = ClockLimits(accept_s=600, handle_s=3600, verify_s=1200)
@@ -140,7 +140,7 @@ async def test_evidence_bundle_is_one_zip_with_a_manifest_and_no_plate_for_viewe
     import json
     import zipfile
 
-    from bridge.evidence import LocalEvidenceStore
+    from bridge.events.evidence_store import LocalEvidenceStore
 
     store, wo, api = world
     ev_store = LocalEvidenceStore(tmp_path / "evidence")  # the app's evidence directory

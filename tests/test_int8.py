@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.config import ModelConfig
+from detectors.detector_config import ModelConfig
 from detectors.model_store import ModelMissing, export_path
 from detectors.yolo import model_spec
 

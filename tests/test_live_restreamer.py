@@ -11,8 +11,8 @@ import time
 import pytest
 import structlog
 
-from bridge.live.config import LiveConfig
-from bridge.live.supervisor import LiveUnavailable, Restreamer, go2rtc_config
+from bridge.http.live.live_config import LiveConfig
+from bridge.http.live.supervisor import LiveUnavailable, Restreamer, go2rtc_config
 from tests.brokers import free_port
 from tests.helpers import TABLE_CLIP
 from tests.rtsp import RtspServer

@@ -9,19 +9,19 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from bridge.api import ApiState, CameraView, create_app
-from bridge.audit import ConsoleDb
-from bridge.auth import Sessions, TokenStore, new_token
-from bridge.catalogue import Catalogue, CategoryEntry
-from bridge.config import MapConfig
-from bridge.console.lights import light_of
-from bridge.event import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef, Verification
-from bridge.evidence import LocalEvidenceStore
-from bridge.geo import convert
-from bridge.grid import CodeScheme, GridIndex
-from bridge.hub import Hub
-from bridge.outbox import EventStore
-from bridge.security import AuthContext
+from bridge.http.app import ApiState, CameraView, create_app
+from bridge.store.audit import ConsoleDb
+from bridge.http.auth import Sessions, TokenStore, new_token
+from bridge.events.catalogue import Catalogue, CategoryEntry
+from bridge.bridge_config import MapConfig
+from bridge.http.console.lights import light_of
+from bridge.events.model import CategoryRef, DetectorRef, Event, Evidence, GridRef, Location, SourceRef, Verification
+from bridge.events.evidence_store import LocalEvidenceStore
+from bridge.location.coordinates import convert
+from bridge.location.grid import CodeScheme, GridIndex
+from bridge.http.hub import Hub
+from bridge.store.outbox import EventStore
+from bridge.http.security import AuthContext
 from tests.grid_lattice import grid_code, write_lattice
 
 N = 20  # a 20×20 lattice: 400 grids, cells of 0.001°

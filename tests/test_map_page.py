@@ -14,7 +14,7 @@ import json
 import httpx
 import pytest
 
-from bridge.geo import convert
+from bridge.location.coordinates import convert
 from tests.grid_lattice import grid_code, write_lattice
 from tests.service_proc import ServiceProcess, demo_config, wait_for
 from tests.test_console_e2e import SHOTS, doc_screenshot

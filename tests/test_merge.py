@@ -1,10 +1,10 @@
-"""One incident, one record (bridge.merge): pure, no I/O."""
+"""One incident, one record (bridge.merging.incidents): pure, no I/O."""
 from __future__ import annotations
 
 import pytest
 
-from bridge.geo import LocalMetric
-from bridge.merge import IncidentMerger, Sighting
+from bridge.location.coordinates import LocalMetric
+from bridge.merging.incidents import IncidentMerger, Sighting
 
 ORIGIN = LocalMetric(117.015, 36.665)
 G1, G2 = "990001002002001", "990001002002002"

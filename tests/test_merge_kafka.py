@@ -8,10 +8,10 @@ import json
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bridge.dispatch import KafkaConfig
-from bridge.kafka_io import TopicSpec, ensure_topics
-from bridge.merge_consumer import KafkaMergeStage
-from bridge.merge_stage import MergeConfig
+from bridge.kafka.dispatch import KafkaConfig
+from bridge.kafka.topics import TopicSpec, ensure_topics
+from bridge.merging.over_kafka import KafkaMergeStage
+from bridge.merging.rewrite import MergeConfig
 from tests.cluster_harness import records
 from tests.test_merge_stage import camera, event
 

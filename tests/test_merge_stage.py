@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bridge.catalogue import Catalogue
-from bridge.config import LocationConfig
-from bridge.events import CameraContext, EventFactory
-from bridge.geo import LocalMetric
-from bridge.grid import CodeScheme, GridIndex
-from bridge.merge_stage import MergeConfig, MergeStage
+from bridge.events.catalogue import Catalogue
+from bridge.bridge_config import LocationConfig
+from bridge.events.builder import CameraContext, EventFactory
+from bridge.location.coordinates import LocalMetric
+from bridge.location.grid import CodeScheme, GridIndex
+from bridge.merging.rewrite import MergeConfig, MergeStage
 from detectors.lifecycle import IncidentChange
 from detectors.rules.condition import Condition
 from tests.helpers import REPO
@@ -62,7 +62,7 @@ def test_far_late_or_other_category_stay_separate_and_single_source_is_unchanged
 
 def test_positions_in_different_crs_are_compared_in_one():
     # The same spot declared in GCJ-02 by one camera and WGS-84 by another is ~0 m apart, not ~500 m.
-    from bridge.geo import convert
+    from bridge.location.coordinates import convert
 
     stage = MergeStage(MergeConfig(radius_m=20, window_s=300))
     a = camera("a", 0)

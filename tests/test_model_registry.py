@@ -208,7 +208,7 @@ def test_eval_compares_models_side_by_side(models, tmp_path):
 
 
 def test_extra_model_is_named_by_registry_or_by_path():
-    from detectors.config import CustomModelConfig
+    from detectors.detector_config import CustomModelConfig
 
     cls = {"bottle": BOTTLE}
     by_name = CustomModelConfig(model="coco320", classes=cls)

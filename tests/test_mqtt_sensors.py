@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bridge.auth import new_token
+from bridge.http.auth import new_token
 from ingest.mqtt import MqttRefused, MqttSource
-from ingest.sensor_config import MqttConfig
+from ingest.sensor_input_config import MqttConfig
 from tests.helpers import REPO
 from tests.mosquitto import USERS
 from xueliang.config import ServiceConfig

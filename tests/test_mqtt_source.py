@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from ingest.mqtt import MqttSource
-from ingest.sensor_config import MqttConfig
+from ingest.sensor_input_config import MqttConfig
 from tests.mosquitto import USERS
 from tests.test_mqtt_sensors import publish_all, publisher, until
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from detectors.analyzer import CameraAnalyzer
-from detectors.config import DwellRuleConfig, ModelConfig, TrackerConfig, ZoneConfig
+from detectors.detector_config import DwellRuleConfig, ModelConfig, TrackerConfig, ZoneConfig
 from detectors.yolo import YoloDetector
 from ingest.video import iter_frames
 from tests.helpers import DATA_DIR

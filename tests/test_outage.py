@@ -16,9 +16,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from prometheus_client import REGISTRY
 
-from bridge.dispatch import KafkaConfig, KafkaDispatcher
-from bridge.event import Event
-from bridge.outbox import open_store
+from bridge.kafka.dispatch import KafkaConfig, KafkaDispatcher
+from bridge.events.model import Event
+from bridge.store.outbox import open_store
 from tests.brokers import NoidaKafka, TansuKafka, consume_all
 from tests.helpers import REPO
 

@@ -1,4 +1,4 @@
-"""The durable outbox / event log (bridge.outbox) on a real SQLite file."""
+"""The durable outbox / event log (bridge.store.outbox) on a real SQLite file."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bridge.event import Event
-from bridge.outbox import EventStore, StoreClosedError, open_store
+from bridge.events.model import Event
+from bridge.store.outbox import EventStore, StoreClosedError, open_store
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from bridge.event import Event
+from bridge.events.model import Event
 from detectors.readers import PlateReader
 from detectors.readers.plate_models import fetch_plate_models, plate_model_dir
 from detectors.readers.plates import PLATE_PATTERN, OnnxPlateReader
@@ -193,9 +193,9 @@ def test_plate_text_is_in_no_log_line_by_default(parked):
 def test_hashed_mode(parked, reader):
     """`hashed`: a keyed hash instead of the text, no plate crop; log lines get the hash when asked.
     The reading is the shipped reader's on the parked car; the event is the pipeline's."""
-    from bridge.evidence import LocalEvidenceStore
-    from bridge.readings import ReadingsToEvents
-    from detectors.readers.config import PrivacyConfig
+    from bridge.events.evidence_store import LocalEvidenceStore
+    from bridge.events.reader_fields import ReadingsToEvents
+    from detectors.readers.reader_config import PrivacyConfig
     from detectors.readers.engines import PlateStateReader
     from tests.plate_composite import car_patch
 
@@ -216,7 +216,7 @@ def test_hashed_mode(parked, reader):
 
 
 def test_a_city_plate_engine_by_import_path(plate_dir):
-    from detectors.readers.config import PlateReaderConfig
+    from detectors.readers.reader_config import PlateReaderConfig
     from detectors.readers.engines import build_reader
     from tests.plate_composite import car_patch
 

@@ -17,7 +17,7 @@ import yaml
 from detectors.lifecycle import IncidentChange
 from detectors.readers import Reader
 from detectors.readers.classifier import OnnxClassifier
-from detectors.readers.config import ClassifierReaderConfig
+from detectors.readers.reader_config import ClassifierReaderConfig
 from detectors.readers.stage import ReaderStage, ReaderUse
 from detectors.rules.condition import Condition
 from detectors.tracking import Track, TrackPoint

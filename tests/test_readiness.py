@@ -8,20 +8,20 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from bridge.api import ApiState, create_app
-from bridge.audit import ConsoleDb
-from bridge.auth import Sessions, TokenStore, new_token
-from bridge.disk_guard import DiskGuard
-from bridge.dispatch import KafkaConfig, KafkaDispatcher
-from bridge.evidence import LocalEvidenceStore
-from bridge.hub import Hub
-from bridge.login_limit import LoginLimiter
-from bridge.outbox import EventStore
-from bridge.outbox_parking import park_row
-from bridge.outbox_writer import OutboxWriter
-from bridge.readiness import Readiness
+from bridge.http.app import ApiState, create_app
+from bridge.store.audit import ConsoleDb
+from bridge.http.auth import Sessions, TokenStore, new_token
+from bridge.store.disk_guard import DiskGuard
+from bridge.kafka.dispatch import KafkaConfig, KafkaDispatcher
+from bridge.events.evidence_store import LocalEvidenceStore
+from bridge.http.hub import Hub
+from bridge.http.login_limit import LoginLimiter
+from bridge.store.outbox import EventStore
+from bridge.store.parking import park_row
+from bridge.store.outbox_writer import OutboxWriter
+from bridge.http.readiness import Readiness
 from bridge.reliability_config import DiskGuardConfig, LoginLimitConfig, ReadinessConfig
-from bridge.security import AuthContext
+from bridge.http.security import AuthContext
 from tests.brokers import free_port
 from tests.test_dispatch import make_event, running
 

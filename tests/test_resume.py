@@ -7,15 +7,15 @@ import time
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from bridge.config import LocationConfig
-from bridge.events import SensorContext, make_sensor_event
-from bridge.feedback import SuppressionGate
-from bridge.merge_stage import MergeConfig, MergeStage
-from bridge.outbox import EventStore
-from bridge.verify import PendingVerification, verification_event
+from bridge.bridge_config import LocationConfig
+from bridge.events.builder import SensorContext, make_sensor_event
+from bridge.feedback.messages import SuppressionGate
+from bridge.merging.rewrite import MergeConfig, MergeStage
+from bridge.store.outbox import EventStore
+from bridge.feedback.verify import PendingVerification, verification_event
 from detectors.lifecycle import IncidentChange, Lifecycle
 from detectors.rules.condition import Condition
-from detectors.sensors import SensorEngine
+from detectors.sensor_engine import SensorEngine
 from tests.test_merge_stage import FACTORY, T0, camera, event
 from tests.test_sensor_rules import reading, rule
 from xueliang.resume import read_open, resume

@@ -1,4 +1,4 @@
-"""Retention (bridge.retention): every store bounded by age and size, never what is still owed."""
+"""Retention (bridge.store.retention): every store bounded by age and size, never what is still owed."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,14 @@ import time
 import uuid
 from pathlib import Path
 
-from bridge.audit import ConsoleDb
-from bridge.deadletters import DeadLetter, DeadLetterStore
-from bridge.event import Event
-from bridge.outbox import EventStore
-from bridge.outbox_parking import park_row
+from bridge.store.audit import ConsoleDb
+from bridge.store.dead_letters import DeadLetter, DeadLetterStore
+from bridge.events.model import Event
+from bridge.store.outbox import EventStore
+from bridge.store.parking import park_row
 from bridge.reliability_config import RetentionConfig, StoreRetention
-from bridge.retention import Retention
-from bridge.retention_outbox import used_bytes
+from bridge.store.retention import Retention
+from bridge.store.outbox_retention import used_bytes
 from tests.test_dispatch import make_event
 
 DAY = 86400.0

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from detectors.config import (CrowdRuleConfig, DumpingRuleConfig, MaskConfig, ObjectFilterConfig,
+from detectors.detector_config import (CrowdRuleConfig, DumpingRuleConfig, MaskConfig, ObjectFilterConfig,
                               OccupationRuleConfig, ParkingRuleConfig, ZoneConfig)
 from detectors.detections import Detections
 from detectors.filters import DetectionFilter

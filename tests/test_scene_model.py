@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.config import DumpingRuleConfig, PileRuleConfig, SceneModelConfig
+from detectors.detector_config import DumpingRuleConfig, PileRuleConfig, SceneModelConfig
 from detectors.scene_model import SceneModel
 from tests.scene_composites import Thing, Timeline, bag_patch, car_patch, person_patch, pile_patch, run, still, walk
 
@@ -143,8 +143,8 @@ def test_meaningless_parameters_are_config_errors_naming_the_field(tmp_path, rul
 def test_tuning_bench_shows_the_scene_model_of_a_backtest():
     import cv2
 
-    from bridge.console.tuning import Clip
-    from xueliang.tuning import Job
+    from bridge.http.console.tuning_routes import Clip
+    from xueliang.tuning_bench import Job
 
     job = Job("j1", "lane", Clip(index=0, name="lane.mp4", duration_s=60.0), "abc")
     assert job.view().scene_regions is None  # no rule of the camera uses a scene model

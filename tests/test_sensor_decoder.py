@@ -6,8 +6,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from ingest.sensor_config import BUILTIN_PROFILES, PayloadLimits, SensorInputConfig, TopicConfig
-from ingest.sensors import Decoder, Reading, Rejected
+from ingest.sensor_input_config import BUILTIN_PROFILES, PayloadLimits, SensorInputConfig, TopicConfig
+from ingest.sensor_decode import Decoder, Reading, Rejected
 
 NOW = 1_750_000_000.0
 

@@ -5,9 +5,9 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from detectors.rules import sensor as rules
-from detectors.sensor_config import SensorRuleConfig
-from detectors.sensors import SensorEngine
-from ingest.sensors import Reading
+from detectors.sensor_rule_config import SensorRuleConfig
+from detectors.sensor_engine import SensorEngine
+from ingest.sensor_decode import Reading
 
 RULE = TypeAdapter(SensorRuleConfig)
 

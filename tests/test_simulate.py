@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from ingest.sensor_config import BUILTIN_PROFILES
-from ingest.sensors import Decoder, Reading
+from ingest.sensor_input_config import BUILTIN_PROFILES
+from ingest.sensor_decode import Decoder, Reading
 from tests.helpers import REPO
 from xueliang.config import load_config
 from xueliang.simulate import BEHAVIOUR, payload

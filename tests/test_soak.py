@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from ingest.config import ReconnectConfig, VideoInputConfig
+from ingest.stream_config import ReconnectConfig, VideoInputConfig
 from ingest.worker import CameraState, CameraWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

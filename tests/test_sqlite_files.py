@@ -9,8 +9,8 @@ import time
 import pytest
 import yaml
 
-from bridge.outbox import EventStore
-from bridge.sqlite_files import FileInUseError
+from bridge.store.outbox import EventStore
+from bridge.store.sqlite_files import FileInUseError
 from tests.helpers import REPO
 from tests.service_proc import demo_config
 
@@ -40,7 +40,7 @@ def test_processes_opening_one_new_file_together_all_succeed(tmp_path, module, c
 def test_an_outbox_has_one_owner(tmp_path):
     path = tmp_path / "outbox.sqlite3"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom bridge.outbox import EventStore\n"
+        [sys.executable, "-c", "import sys, time\nfrom bridge.store.outbox import EventStore\n"
          "s = EventStore(sys.argv[1]); print('open', flush=True); time.sleep(60)", str(path)],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.config import TrackerConfig
+from detectors.detector_config import TrackerConfig
 from detectors.detections import Detections
 from detectors.tracking import Tracker
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ingest.config import ReconnectConfig, VideoInputConfig
+from ingest.stream_config import ReconnectConfig, VideoInputConfig
 from ingest.frame import Frame
 from ingest.worker import CameraState, CameraWorker
 from tests.helpers import free_port

@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.api.port = args.port
     if args.host is not None:
         cfg.api.host = args.host
-    from bridge.sqlite_files import FileInUseError
+    from bridge.store.sqlite_files import FileInUseError
     from ingest.mqtt import MqttRefused
 
     try:
@@ -101,7 +101,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_grid_resolve(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    from bridge.grid import GridIndex
+    from bridge.location.grid import GridIndex
 
     index = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
     match, reason = index.resolve(args.lon, args.lat, args.crs)
@@ -114,8 +114,8 @@ def cmd_grid_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_grid_check(args: argparse.Namespace) -> int:
-    from bridge.grid import CodeScheme, GridLayerError
-    from bridge.grid_check import check_layer
+    from bridge.location.grid import CodeScheme, GridLayerError
+    from bridge.location.grid_check import check_layer
 
     try:
         scheme = CodeScheme(segments=[int(w) for w in args.segments.split(",")],
@@ -143,7 +143,7 @@ def cmd_grid_check(args: argparse.Namespace) -> int:
 
 
 def cmd_geo_convert(args: argparse.Namespace) -> int:
-    from bridge.geo import convert
+    from bridge.location.coordinates import convert
 
     try:
         lon, lat = convert(args.lon, args.lat, args.src, args.dst)
@@ -190,8 +190,8 @@ def _token_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 def cmd_tokens(args: argparse.Namespace) -> int:
     import getpass
 
-    from bridge.audit import ConsoleDb
-    from bridge.auth import TokenFileError, new_token, read_token_file, write_token_file
+    from bridge.store.audit import ConsoleDb
+    from bridge.http.auth import TokenFileError, new_token, read_token_file, write_token_file
 
     path, db_path = _token_paths(args)
     try:

@@ -40,7 +40,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def eval_compare(cfg, labels, args: argparse.Namespace) -> int:
     """`xueliang eval --model A --model B`: the same clips and rules with each model as the main one."""
-    from bridge.catalogue import Catalogue
+    from bridge.events.catalogue import Catalogue
     from detectors.model_store import ModelMissing
     from detectors.registry import Registry
     from xueliang.evaluate import compare, compare_table, with_model

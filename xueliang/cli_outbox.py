@@ -31,9 +31,9 @@ def add_parser(sub) -> None:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from bridge.audit import ConsoleDb
-    from bridge.outbox_parking import parked_rows, release_rows
-    from bridge.sqlite_files import connect_wal
+    from bridge.store.audit import ConsoleDb
+    from bridge.store.parking import parked_rows, release_rows
+    from bridge.store.sqlite_files import connect_wal
     from xueliang.cli import _config_path, _load
 
     cfg = _load(_config_path(args.config))

@@ -32,11 +32,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from bridge.catalogue import Catalogue
-from bridge.kafka_io import group_consumer, read_to_end
+from bridge.events.catalogue import Catalogue
+from bridge.kafka.topics import group_consumer, read_to_end
 from ingest.redact import redact_text
 from xueliang.config import CameraConfig, ServiceConfig, camera_problems
-from xueliang.metrics import (CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES,
+from xueliang.service_metrics import (CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES,
                               CLUSTER_UNPROVEN)
 
 log = structlog.get_logger(__name__)

@@ -34,8 +34,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from bridge.dispatch import KafkaConfig
-from bridge.event import Event
+from bridge.kafka.dispatch import KafkaConfig
+from bridge.events.model import Event
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """The root config model: one YAML file, validated at start-up.
 
-Each package owns the models of its part (`ingest.config`, `detectors.config`, `bridge.config`);
+Each package owns the models of its part (`ingest.stream_config`, `detectors.detector_config`, `bridge.bridge_config`);
 this module composes them and adds the checks that span parts (a rule's zone exists, a rule's
 category is in the catalogue). Every error names the file and the field path.
 """
@@ -18,24 +18,24 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from shapely.geometry import Polygon
 
-from bridge.catalogue import Catalogue
-from bridge.homography import GroundConfig
+from bridge.events.catalogue import Catalogue
+from bridge.location.homography import GroundConfig
 from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, RetentionConfig
-from bridge.live.config import LiveConfig
-from bridge.config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
+from bridge.http.live.live_config import LiveConfig
+from bridge.bridge_config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
-from detectors.config import FULL_FRAME, RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
-from ingest.config import VideoInputConfig
-from ingest.sensor_config import MqttConfig
+from detectors.detector_config import FULL_FRAME, RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
+from ingest.stream_config import VideoInputConfig
+from ingest.sensor_input_config import MqttConfig
 from ingest.video import is_network_url
-from detectors.readers.config import READER_TYPES, PrivacyConfig, ReaderConfig, reader_problems, resolve_reader_paths
-from detectors.sensor_config import SENSOR_RULE_TYPES
+from detectors.readers.reader_config import READER_TYPES, PrivacyConfig, ReaderConfig, reader_problems, resolve_reader_paths
+from detectors.sensor_rule_config import SENSOR_RULE_TYPES
 from detectors.quality import QualityConfig
 from xueliang import config_env
 from detectors.gate_config import ChangeGateConfig
 from xueliang.cluster_config import ClusterConfig
 from xueliang.health import HealthConfig
-from xueliang.sensor_config import SensorsConfig
+from xueliang.sensors_section import SensorsConfig
 
 
 class _Strict(BaseModel):

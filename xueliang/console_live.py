@@ -10,10 +10,10 @@ from typing import Any
 
 import structlog
 
-from bridge.availability import UNOBSERVED, AvailabilityLog, AvailabilityRecorder, Place
-from bridge.grid import GridIndex
-from bridge.live.routes import LiveFeatures, Overlay, overlay_of
-from bridge.live.supervisor import Restreamer
+from bridge.store.availability import UNOBSERVED, AvailabilityLog, AvailabilityRecorder, Place
+from bridge.location.grid import GridIndex
+from bridge.http.live.routes import LiveFeatures, Overlay, overlay_of
+from bridge.http.live.supervisor import Restreamer
 from ingest.video import is_network_url
 from xueliang.config import CameraConfig, ServiceConfig
 
@@ -39,7 +39,7 @@ class ConsoleLive:
 
     def __init__(self, cfg: ServiceConfig, runtimes: Callable[[], list[Any]], grid: GridIndex | None,
                  owner: str = "service") -> None:
-        """`owner`: who writes the availability rows (a cluster worker's name; see bridge/availability.py)."""
+        """`owner`: who writes the availability rows (a cluster worker's name; see bridge/store/availability.py)."""
         self.cfg, self.runtimes, self.grid = cfg, runtimes, grid
         # A cluster worker's config has no cameras (they come by assignment): no restreamer to start there.
         self.restreamer = (Restreamer(cfg.live, {c.id: c.url for c in cfg.cameras})

@@ -24,7 +24,7 @@ from statistics import mean
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from detectors.config import MAIN_MODEL_PREFIX, class_rules
+from detectors.detector_config import MAIN_MODEL_PREFIX, class_rules
 from xueliang.config import ConfigError, ServiceConfig
 from xueliang.replay import replay
 from xueliang.wiring import build_core

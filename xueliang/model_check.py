@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from detectors.config import FULL_FRAME
+from detectors.detector_config import FULL_FRAME
 from detectors.registry import ModelEntry, Registry, RegistryError
 
 if TYPE_CHECKING:
-    from bridge.catalogue import Catalogue
+    from bridge.events.catalogue import Catalogue
     from xueliang.config import CameraConfig, ServiceConfig
 
 RULE_CLASS_FIELDS = ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes", "self_classes")

@@ -12,15 +12,15 @@ from zoneinfo import ZoneInfo
 
 import cv2
 
-from bridge.events import CameraContext, EventFactory
-from bridge.homography import GroundProjector
-from bridge.event import Event
-from bridge.evidence import EvidenceStore
-from bridge.readings import ReadingsToEvents
-from bridge.verify import PendingVerification, verification_event
+from bridge.events.builder import CameraContext, EventFactory
+from bridge.location.homography import GroundProjector
+from bridge.events.model import Event
+from bridge.events.evidence_store import EvidenceStore
+from bridge.events.reader_fields import ReadingsToEvents
+from bridge.feedback.verify import PendingVerification, verification_event
 from detectors.analyzer import CameraAnalyzer
 from detectors.batching import DetectRequest
-from detectors.config import FULL_FRAME_ZONE, MAIN_MODEL_PREFIX, CustomModelConfig, class_rules
+from detectors.detector_config import FULL_FRAME_ZONE, MAIN_MODEL_PREFIX, CustomModelConfig, class_rules
 from detectors.annotate import annotated_jpeg, crop_jpeg
 from detectors.detections import Detections
 from detectors.lifecycle import IncidentChange, Lifecycle
@@ -32,7 +32,7 @@ from ingest.clips import PacketRing
 from ingest.frame import Frame
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.health import CameraHealth
-from xueliang.metrics import count_gate
+from xueliang.service_metrics import count_gate
 
 
 @dataclass

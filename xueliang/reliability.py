@@ -8,14 +8,14 @@ from typing import Any
 
 import structlog
 
-from bridge.disk_guard import DiskGuard, GuardedEvidenceStore
-from bridge.evidence import EvidenceStore
-from bridge.login_limit import LoginLimiter
-from bridge.outbox import EventStore, StoreClosedError
-from bridge.outbox_parking import parked_count
-from bridge.outbox_writer import OutboxWriter, Stored
-from bridge.readiness import Readiness
-from bridge.retention import Retention
+from bridge.store.disk_guard import DiskGuard, GuardedEvidenceStore
+from bridge.events.evidence_store import EvidenceStore
+from bridge.http.login_limit import LoginLimiter
+from bridge.store.outbox import EventStore, StoreClosedError
+from bridge.store.parking import parked_count
+from bridge.store.outbox_writer import OutboxWriter, Stored
+from bridge.http.readiness import Readiness
+from bridge.store.retention import Retention
 from xueliang.config import ServiceConfig
 
 log = structlog.get_logger(__name__)

@@ -32,10 +32,10 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from bridge.event import Event, Evidence, IncidentSource
-from bridge.feedback import SuppressionGate
-from bridge.merge_stage import MergeStage
-from xueliang.metrics import RESTART_INCIDENTS
+from bridge.events.model import Event, Evidence, IncidentSource
+from bridge.feedback.messages import SuppressionGate
+from bridge.merging.rewrite import MergeStage
+from xueliang.service_metrics import RESTART_INCIDENTS
 
 log = structlog.get_logger(__name__)
 

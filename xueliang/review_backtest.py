@@ -21,9 +21,9 @@ from pathlib import Path
 
 import structlog
 
-from bridge.auth import Principal
-from bridge.console.review import ReviewBacktest, ReviewCase
-from bridge.console.tuning import CameraTuning
+from bridge.http.auth import Principal
+from bridge.http.console.review import ReviewBacktest, ReviewCase
+from bridge.http.console.tuning_routes import CameraTuning
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.replay import replay
 
@@ -153,7 +153,7 @@ def run_review_backtest(job: ReviewJob, running: ServiceConfig, changed: Service
 
 def start(bench, camera_id: str, config: CameraTuning, who: Principal, jobs: dict[str, ReviewJob]) -> ReviewJob:
     """Start one on the bench's backtest thread (one backtest at a time); KeyError: no such camera."""
-    from xueliang.tuning import candidate
+    from xueliang.tuning_bench import candidate
     from xueliang.wiring import build_core
 
     bench.cfg.camera(camera_id)  # KeyError: no such camera

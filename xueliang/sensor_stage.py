@@ -22,10 +22,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from bridge.kafka_io import group_consumer, read_to_end
-from ingest.sensors import Reading
+from bridge.kafka.topics import group_consumer, read_to_end
+from ingest.sensor_decode import Reading
 from xueliang.config import ServiceConfig
-from xueliang.sensors import SensorRuntime
+from xueliang.sensor_feed import SensorRuntime
 
 log = structlog.get_logger(__name__)
 

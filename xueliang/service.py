@@ -17,42 +17,42 @@ import structlog
 import uvicorn
 from prometheus_client import REGISTRY
 
-from bridge.api import ApiState, CameraView, create_app
-from bridge.console.map_api import camera_locations
-from bridge.deadletters import DeadLetterStore
-from bridge.audit import ConsoleDb
-from bridge.auth import Sessions, TokenStore
-from bridge.dispatch import KafkaDispatcher
-from bridge.event import Event
-from bridge.feedback import SuppressionGate
-from bridge.feedback_consumer import FeedbackConsumer
-from bridge.work_orders import WorkOrderLog
-from bridge.hub import Hub
-from bridge.merge_stage import MergeStage
-from bridge.metrics import EVENTS, SUPPRESSED
-from bridge.outbox import EventStore
-from bridge.security import AuthContext
+from bridge.http.app import ApiState, CameraView, create_app
+from bridge.http.console.map_api import camera_locations
+from bridge.store.dead_letters import DeadLetterStore
+from bridge.store.audit import ConsoleDb
+from bridge.http.auth import Sessions, TokenStore
+from bridge.kafka.dispatch import KafkaDispatcher
+from bridge.events.model import Event
+from bridge.feedback.messages import SuppressionGate
+from bridge.feedback.consumer import FeedbackConsumer
+from bridge.feedback.work_orders import WorkOrderLog
+from bridge.http.hub import Hub
+from bridge.merging.rewrite import MergeStage
+from bridge.bridge_metrics import EVENTS, SUPPRESSED
+from bridge.store.outbox import EventStore
+from bridge.http.security import AuthContext
 from detectors.batching import InferenceBatcher
 from ingest.frame import Frame
 from ingest.handoff import LatestSlot
-from ingest.metrics import CameraCollector
+from ingest.ingest_metrics import CameraCollector
 from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from xueliang.stacks import log_stacks, wait_bounded
-from bridge.merge_consumer import KafkaMergeStage
+from bridge.merging.over_kafka import KafkaMergeStage
 from xueliang.cluster import CameraOwnership, ClusterRecords
-from xueliang.registry import ensure_cluster_topics
+from xueliang.camera_registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.console_live import ConsoleLive
-from xueliang.metrics import CLUSTER_ADOPTED
+from xueliang.service_metrics import CLUSTER_ADOPTED
 from xueliang.cluster_feedback import IncidentDirectory
-from xueliang.feedback import FeedbackHandler
+from xueliang.feedback_actions import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
 from xueliang.reliability import Reliability
 from xueliang.resume import carry_over
-from xueliang.sensors import SensorRuntime
-from xueliang.tuning import Bench, apply_saved
+from xueliang.sensor_feed import SensorRuntime
+from xueliang.tuning_bench import Bench, apply_saved
 from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)

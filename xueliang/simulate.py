@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import paho.mqtt.client as mqtt
 import structlog
 
-from ingest.sensor_config import DecoderProfile
+from ingest.sensor_input_config import DecoderProfile
 from xueliang.config import ServiceConfig
 
 log = structlog.get_logger(__name__)

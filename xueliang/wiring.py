@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.catalogue import Catalogue
-from bridge.events import EventFactory
-from bridge.evidence import EvidenceStore, LocalEvidenceStore
-from bridge.grid import GridIndex
-from bridge.merge_stage import MergeStage
-from detectors.config import CustomModelConfig
+from bridge.events.catalogue import Catalogue
+from bridge.events.builder import EventFactory
+from bridge.events.evidence_store import EvidenceStore, LocalEvidenceStore
+from bridge.location.grid import GridIndex
+from bridge.merging.rewrite import MergeStage
+from detectors.detector_config import CustomModelConfig
 from detectors.readers.engines import build_reader, reader_key
 from detectors.readers.stage import ReaderUse
 from detectors.yolo import YoloDetector

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from detectors.readers import Reading
-from detectors.readers.config import ClassifierReaderConfig
+from detectors.readers.reader_config import ClassifierReaderConfig
 
 
 class OnnxClassifier:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from detectors.readers import PlateReader, Reader, Reading
-from detectors.readers.config import ClassifierReaderConfig, PlateReaderConfig
+from detectors.readers.reader_config import ClassifierReaderConfig, PlateReaderConfig
 
 
 class PlateStateReader:

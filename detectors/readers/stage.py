@@ -16,7 +16,7 @@ import structlog
 
 from detectors.lifecycle import IncidentChange
 from detectors.readers import Reader, Reading
-from detectors.readers.config import PlateReaderConfig, ClassifierReaderConfig
+from detectors.readers.reader_config import PlateReaderConfig, ClassifierReaderConfig
 from detectors.tracking import Track, iou
 
 log = structlog.get_logger(__name__)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from statistics import median
 
-from detectors.config import CrowdRuleConfig
+from detectors.detector_config import CrowdRuleConfig
 from detectors.rules.condition import Condition
 from detectors.rules.scene import Scene, in_zone
 from detectors.zones import Zone

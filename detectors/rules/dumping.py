@@ -12,7 +12,7 @@ are made one by the analyzer (`detectors.rules.identity`).
 """
 from __future__ import annotations
 
-from detectors.config import DumpingRuleConfig
+from detectors.detector_config import DumpingRuleConfig
 from detectors.rules.condition import Condition
 from detectors.rules.scene import REGION_SUBJECT, Scene, in_zone, inside_still_object, is_tracked_object, near
 from detectors.tracking import Track

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from detectors.config import DwellRuleConfig
+from detectors.detector_config import DwellRuleConfig
 from detectors.rules.condition import Condition
 from detectors.rules.scene import Scene
 from detectors.tracking import Track

@@ -1,7 +1,7 @@
 """Road occupation / street vending: stall-like objects standing in a zone, with people at them."""
 from __future__ import annotations
 
-from detectors.config import OccupationRuleConfig
+from detectors.detector_config import OccupationRuleConfig
 from detectors.rules.condition import Condition
 from detectors.rules.crowd import count_in_zone
 from detectors.rules.dwell import time_entered

@@ -1,7 +1,7 @@
 """Illegal parking: a vehicle that stands still inside a no-parking zone for `min_stationary_s`."""
 from __future__ import annotations
 
-from detectors.config import ParkingRuleConfig
+from detectors.detector_config import ParkingRuleConfig
 from detectors.rules.condition import Condition
 from detectors.rules.dwell import time_entered
 from detectors.rules.scene import Scene

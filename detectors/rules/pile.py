@@ -7,7 +7,7 @@ away (its pixels match the reference scene again).
 """
 from __future__ import annotations
 
-from detectors.config import PileRuleConfig
+from detectors.detector_config import PileRuleConfig
 from detectors.rules.condition import Condition
 from detectors.rules.scene import REGION_SUBJECT, Scene, is_tracked_object
 from detectors.zones import Zone

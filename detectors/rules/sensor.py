@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detectors.rules.condition import Condition
-from detectors.sensor_config import (
+from detectors.sensor_rule_config import (
     AlarmRuleConfig,
     BatteryRuleConfig,
     OfflineRuleConfig,

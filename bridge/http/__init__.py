@@ -1,0 +1,1 @@
+"""The HTTP API and the operations console: routes, auth, readiness, live video."""

@@ -1,0 +1,1 @@
+"""Kafka: draining the outbox into the dispatch topic, topics, and the shared group-consumer loop."""
