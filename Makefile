@@ -17,6 +17,7 @@ demo: setup models
 	BIN=$(BIN) bash scripts/demo.sh
 
 test: setup models
+	$(BIN)/python scripts/check_layout.py
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 soak: setup models

@@ -1,4 +1,4 @@
-"""Poison records (bridge.store.parking): a record Kafka refuses for good is parked and the queue flows on.
+"""Poison records (bridge.store.parked_records): a record Kafka refuses for good is parked and the queue flows on.
 
 Against a real noida-db broker, which enforces a topic's `max.message.bytes` (Tansu 0.6 accepts
 any size, so it cannot play the refusing broker), and the producer's own `max_request_size`.
@@ -16,7 +16,7 @@ from bridge.store.audit import ConsoleDb
 from bridge.kafka.dispatch import KafkaConfig, KafkaDispatcher
 from bridge.events.model import Event
 from bridge.store.outbox import EventStore
-from bridge.store.parking import is_permanent, park_row, parked_count, parked_rows, release_rows
+from bridge.store.parked_records import is_permanent, park_row, parked_count, parked_rows, release_rows
 
 from tests.brokers import NoidaKafka, consume_all
 from tests.console_app import bench_config

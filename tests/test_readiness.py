@@ -17,7 +17,7 @@ from bridge.events.evidence_store import LocalEvidenceStore
 from bridge.http.hub import Hub
 from bridge.http.login_limit import LoginLimiter
 from bridge.store.outbox import EventStore
-from bridge.store.parking import park_row
+from bridge.store.parked_records import park_row
 from bridge.store.outbox_writer import OutboxWriter
 from bridge.http.readiness import Readiness
 from bridge.reliability_config import DiskGuardConfig, LoginLimitConfig, ReadinessConfig

@@ -12,7 +12,7 @@ from contextlib import closing
 
 import httpx
 
-from bridge.store.parking import park_row
+from bridge.store.parked_records import park_row
 from tests.service_proc import ServiceProcess, demo_config, wait_for
 from tests.test_disk_full import MIB, fill, small_fs  # noqa: F401  (fixture)
 from tests.test_page import browser, login  # noqa: F401  (fixture)

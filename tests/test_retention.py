@@ -11,7 +11,7 @@ from bridge.store.audit import ConsoleDb
 from bridge.store.dead_letters import DeadLetter, DeadLetterStore
 from bridge.events.model import Event
 from bridge.store.outbox import EventStore
-from bridge.store.parking import park_row
+from bridge.store.parked_records import park_row
 from bridge.reliability_config import RetentionConfig, StoreRetention
 from bridge.store.retention import Retention
 from bridge.store.outbox_retention import used_bytes

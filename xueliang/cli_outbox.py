@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     from bridge.store.audit import ConsoleDb
-    from bridge.store.parking import parked_rows, release_rows
+    from bridge.store.parked_records import parked_rows, release_rows
     from bridge.store.sqlite_files import connect_wal
     from xueliang.cli import _config_path, _load
 

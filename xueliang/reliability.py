@@ -12,7 +12,7 @@ from bridge.store.disk_guard import DiskGuard, GuardedEvidenceStore
 from bridge.events.evidence_store import EvidenceStore
 from bridge.http.login_limit import LoginLimiter
 from bridge.store.outbox import EventStore, StoreClosedError
-from bridge.store.parking import parked_count
+from bridge.store.parked_records import parked_count
 from bridge.store.outbox_writer import OutboxWriter, Stored
 from bridge.http.readiness import Readiness
 from bridge.store.retention import Retention

@@ -32,7 +32,7 @@ from bridge.location.grid import GridIndex
 from bridge.http.hub import Hub
 from bridge.http.live.routes import LiveFeatures, live_router
 from bridge.store.outbox import EventStore
-from bridge.store.parking import parked_count
+from bridge.store.parked_records import parked_count
 from bridge.feedback.work_orders import WorkOrderLog
 from bridge.http.parked_routes import parked_router
 from bridge.http.readiness import Readiness

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from bridge.store.outbox import EventStore
-from bridge.store.parking import parked_count, parked_rows, release_rows
+from bridge.store.parked_records import parked_count, parked_rows, release_rows
 from bridge.http.security import principal, require
 
 

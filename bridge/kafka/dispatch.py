@@ -9,7 +9,7 @@ carries the same `event_id`: consumers de-duplicate on it).
 The broker may be down when the service starts or go away later: the dispatcher logs, backs
 off exponentially up to `retry_backoff_max_s`, reconnects and carries on where the outbox says.
 A record Kafka refuses for good (too large, not authorised) is found and parked after
-`park_after_attempts`, so the rows behind it flow on (bridge.store.parking).
+`park_after_attempts`, so the rows behind it flow on (bridge.store.parked_records).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bridge.bridge_metrics import DISPATCH_ERRORS, DISPATCH_SENT, OUTBOX_BACKLOG
 from bridge.store.outbox import EventStore, StoreClosedError
-from bridge.store.parking import Parking, RecordRefused, is_permanent
+from bridge.store.parked_records import Parking, RecordRefused, is_permanent
 from bridge.kafka.producer_abort import cancel_sender, fail_queued
 
 log = structlog.get_logger(__name__)

@@ -440,7 +440,7 @@ class EventStore:
         return await self._run(self._incident, incident_id, limit)
 
     async def on_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn(connection)` on the store's thread, in turn with all else (bridge.store.parking,
+        """`fn(connection)` on the store's thread, in turn with all else (bridge.store.parked_records,
         outbox_writer); the backlog is counted again after it."""
         return await self._run(lambda: (fn(self._db()), self._backlog())[0])
 

@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from bridge.store.parking import PARKED_PREFIX, ensure_table
+from bridge.store.parked_records import PARKED_PREFIX, ensure_table
 from bridge.store.sqlite_files import connect_wal
 
 CHUNK = 2000
