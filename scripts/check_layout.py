@@ -114,7 +114,7 @@ def check(repo: Path) -> tuple[list[str], dict[str, int]]:
                 faults.append(f"{rel}:{line}: the root reaches a private name: {name}")
     for name, where in sorted(names.items()):
         if len(where) > 1:
-            faults.append(f"{name}: one name for different modules: {', '.join(where)}")
+            faults.append(f"{name}: one name for different modules: {', '.join(sorted(where))}")
     root_lines = lines_per_package.get(ROOT, 0)
     if root_lines > MAX_ROOT_LINES:
         faults.append(f"{ROOT}/: {root_lines} lines, more than {MAX_ROOT_LINES} for the composition root")
