@@ -31,7 +31,7 @@ from bridge.bridge_metrics import OUTBOX_BACKLOG
 from bridge.store import event_log
 from bridge.store.event_log import StoredEvent
 from bridge.store.suppressions import SCHEMA as SUPPRESSIONS_SCHEMA, live_suppressions, save_suppressions
-from bridge.store.sqlite_files import claim, connect_wal
+from bridge.store.sqlite_files import claim, connect_wal, write_transaction
 
 log = structlog.get_logger(__name__)
 
@@ -90,18 +90,6 @@ class StoreClosedError(RuntimeError):
 
 # ---------------------------------------------------------------- the outbox's statements
 
-def _transaction(db: sqlite3.Connection, work: Callable[[], T]) -> T:
-    """`work()` in one write transaction: all of it committed, or none of it."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        out = work()
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return out
-
-
 def _insert(db: sqlite3.Connection, event: Event, suppressed: str | None) -> tuple[int, int]:
     """Insert one event; returns its seq and 1 when it added a pending row (0: a duplicate or suppressed)."""
     cur = db.execute(
@@ -141,7 +129,8 @@ def insert_events(db: sqlite3.Connection, events: list[Event], suppressed: str |
     if len(events) == 1:  # autocommit: a single INSERT is its own transaction
         seq, added = _insert(db, events[0], suppressed)
         return [seq], added
-    done = _transaction(db, lambda: [_insert(db, e, suppressed) for e in events])
+    with write_transaction(db):
+        done = [_insert(db, e, suppressed) for e in events]
     return [seq for seq, _ in done], sum(added for _, added in done)
 
 
@@ -160,14 +149,12 @@ def pending_records(db: sqlite3.Connection, limit: int = 500) -> list[PendingRec
 def mark_rows_delivered(db: sqlite3.Connection, seqs: list[int]) -> tuple[int, int]:
     """Mark rows delivered in one transaction; returns how many were still pending, and the change
     in pending rows (minus that)."""
-    def mark() -> int:
-        now, changed = time.time(), 0
+    now, changed = time.time(), 0
+    with write_transaction(db):
         for i in range(0, len(seqs), _MARK_CHUNK):
             chunk = seqs[i : i + _MARK_CHUNK]
             changed += db.execute(f"UPDATE events SET delivered_at = ? WHERE seq IN ({','.join('?' * len(chunk))}) "
                                   f"AND {_PENDING}", (now, *chunk)).rowcount
-        return changed
-    changed = _transaction(db, mark)
     return changed, -changed
 
 

@@ -11,6 +11,8 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
+from bridge.store.sqlite_files import write_transaction
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS suppressions (
     key         TEXT PRIMARY KEY,  -- JSON of (source, zone, rule, category)
@@ -24,18 +26,13 @@ CREATE TABLE IF NOT EXISTS suppressions (
 def save_suppressions(db: sqlite3.Connection, keys: Iterable[str], until: float, incident_id: str) -> None:
     """Persist suppression windows in one transaction, committed before this returns."""
     keys = list(keys)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         for key in keys:  # a later, longer window wins; a shorter one never shortens it
             db.execute(
                 "INSERT INTO suppressions (key, until, incident_id, created_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET until = max(until, excluded.until), "
                 "incident_id = excluded.incident_id, created_at = excluded.created_at",
                 (key, until, incident_id, time.time()))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def live_suppressions(db: sqlite3.Connection, now: float) -> dict[str, float]:
