@@ -24,7 +24,7 @@ OPEN_AT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("module, cls", [("deadletters", "DeadLetterStore"), ("audit", "ConsoleDb")])
+@pytest.mark.parametrize("module, cls", [("store.dead_letters", "DeadLetterStore"), ("store.audit", "ConsoleDb")])
 def test_processes_opening_one_new_file_together_all_succeed(tmp_path, module, cls):
     # Before connect_wal, one of two such openers failed with "database is locked" half the time.
     code = OPEN_AT.format(module=module, cls=cls)

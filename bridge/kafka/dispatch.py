@@ -10,6 +10,7 @@ The broker may be down when the service starts or go away later: the dispatcher 
 off exponentially up to `retry_backoff_max_s`, reconnects and carries on where the outbox says.
 A record Kafka refuses for good (too large, not authorised) is found and parked after
 `park_after_attempts`, so the rows behind it flow on (bridge.store.parked_records).
+Building, starting, stopping and aborting the producer: bridge.kafka.producer_lifecycle.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bridge.bridge_metrics import DISPATCH_ERRORS, DISPATCH_SENT, OUTBOX_BACKLOG
 from bridge.store.outbox import EventStore, StoreClosedError
 from bridge.store.parked_records import Parking, RecordRefused, is_permanent
-from bridge.kafka.producer_abort import cancel_sender, fail_queued
+from bridge.kafka.producer_lifecycle import KafkaConfigError, start_producer, stop_producer
 
 log = structlog.get_logger(__name__)
 
@@ -119,10 +120,6 @@ class KafkaConfig(BaseModel):
 
 class DispatchError(RuntimeError):
     """A round of producing failed; the unacknowledged rows stay pending."""
-
-
-class KafkaConfigError(ValueError):
-    """The producer cannot be built from the configuration; not retried."""
 
 
 class KafkaDispatcher:
@@ -226,28 +223,7 @@ class KafkaDispatcher:
 
     async def _connect(self) -> None:
         cfg = self.config
-        # Construction errors are configuration errors (e.g. missing compression library):
-        # retrying cannot fix them, so they are not caught here as connection failures.
-        try:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=cfg.bootstrap_servers,
-                client_id=cfg.client_id,
-                acks=cfg.acks,
-                enable_idempotence=cfg.idempotent,
-                compression_type=cfg.compression,
-                linger_ms=cfg.linger_ms,
-                max_batch_size=cfg.max_batch_bytes,
-                max_request_size=cfg.max_request_size,
-                request_timeout_ms=cfg.request_timeout_ms,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise KafkaConfigError(f"kafka producer cannot be created with {cfg!r}: {exc}") from exc
-        try:
-            await producer.start()
-        except BaseException:
-            await self._stop_producer(producer, "after failed start", abort=False)
-            raise
-        self._producer = producer
+        self._producer = await start_producer(cfg)
         self.connected = True
         log.info(
             "kafka producer connected",
@@ -261,39 +237,7 @@ class KafkaDispatcher:
         producer, self._producer = self._producer, None
         self.connected = False
         if producer is not None:
-            await self._stop_producer(producer, "on disconnect", abort=abort)
-
-    async def _stop_producer(self, producer: AIOKafkaProducer, when: str, abort: bool) -> None:
-        """Stop `producer`. With `abort`, or when flushing takes over stop_timeout_s, abort it.
-
-        aiokafka has no public abort, and its stop() waits until every queued batch is
-        acknowledged, which never happens while the broker is unreachable (it retries forever).
-        Aborting cancels its sender task, which ends stop(), then fails the batches it still
-        holds. Their records are still pending in the outbox and will be sent again.
-        """
-        timeout = self.config.stop_timeout_s
-        stopping = asyncio.ensure_future(producer.stop())
-        try:
-            if not abort:
-                await asyncio.wait({stopping}, timeout=timeout)
-                if not stopping.done():
-                    log.warning(
-                        "kafka producer did not flush in time; aborting it",
-                        when=when,
-                        stop_timeout_s=timeout,
-                    )
-            if not stopping.done():
-                cancel_sender(producer, when)
-                await asyncio.wait({stopping}, timeout=timeout)
-        finally:
-            if not stopping.done():  # stuck, or we are being cancelled ourselves
-                stopping.cancel()
-                log.error("kafka producer could not be stopped cleanly", when=when)
-            elif not stopping.cancelled() and stopping.exception() is not None:
-                log.warning(
-                    "kafka producer stop failed", when=when, error=repr(stopping.exception())
-                )
-            fail_queued(producer, when)
+            await stop_producer(producer, "on disconnect", abort=abort, timeout=self.config.stop_timeout_s)
 
     async def _failed(self, what: str, exc: BaseException, failures_in_row: int) -> None:
         self.failures += 1

@@ -1,36 +1,42 @@
-"""The durable outbox and the queryable event log: one SQLite file in WAL mode.
+"""The durable outbox: every event is committed to one SQLite file (WAL mode) before Kafka sees it.
 
 Every event is written here first, committed, and only then handed to Kafka: an event the
 service has accepted survives a crash, a restart or a broker outage. The dispatcher reads the
-undelivered rows in `seq` order and marks them delivered once Kafka acknowledged them; the HTTP
-API reads the same table to list and filter events.
+undelivered rows in `seq` order and marks them delivered once Kafka acknowledged them. The same
+file holds the event log the API reads (bridge.store.event_log), the suppression windows
+(bridge.store.suppressions) and the parked records (bridge.store.parked_records).
 
 sqlite3 blocks, so all access goes through one dedicated worker thread that owns the
-connection; the public methods are coroutines that hand their work to that thread. One thread
-also means the statements run one at a time, in the order they were submitted.
+connection. Every statement is a plain function on that connection; `await store.run(fn, ...)`
+runs one on the thread, in turn with all else (one thread: the statements run one at a time, in
+the order they were submitted). The outbox's own writes also keep the backlog gauge exact.
 """
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import structlog
 
 from bridge.events.model import Event, record_headers
 from bridge.bridge_metrics import OUTBOX_BACKLOG
-from bridge.store.sqlite_files import claim, connect_wal
+from bridge.store import event_log
+from bridge.store.event_log import StoredEvent
+from bridge.store.suppressions import SCHEMA as SUPPRESSIONS_SCHEMA, live_suppressions, save_suppressions
+from bridge.store.sqlite_files import claim, connect_wal, write_transaction
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Version of the table layout below, kept in `PRAGMA user_version`.
 STORE_SCHEMA_VERSION = 2  # 2: `suppressed` rows and the `suppressions` table
@@ -58,21 +64,14 @@ CREATE INDEX IF NOT EXISTS events_category ON events(category, seq);
 CREATE INDEX IF NOT EXISTS events_grid     ON events(grid, seq);
 CREATE INDEX IF NOT EXISTS events_camera   ON events(camera_id, seq);
 CREATE INDEX IF NOT EXISTS events_incident ON events(incident_id, seq);
-CREATE TABLE IF NOT EXISTS suppressions (
-    key         TEXT PRIMARY KEY,  -- JSON of (source, zone, rule, category)
-    until       REAL NOT NULL,     -- Unix time
-    incident_id TEXT NOT NULL,
-    created_at  REAL NOT NULL
-);
-"""
+""" + SUPPRESSIONS_SCHEMA
 
 _PENDING = "delivered_at IS NULL AND suppressed IS NULL"
 
-# Upper bound for a grid-prefix range scan: sorts after any string that starts with the prefix.
-_PREFIX_END = "\U0010ffff"
-
 # Rows per UPDATE in mark_delivered, well below SQLite's bound-parameter limit.
 _MARK_CHUNK = 500
+
+__all__ = ["EventStore", "PendingRecord", "StoreClosedError", "StoredEvent", "open_store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +84,87 @@ class PendingRecord:
     headers: list[tuple[str, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One row of the event log: its position and the event as parsed JSON."""
-
-    seq: int
-    event: dict[str, Any]
-    suppressed: str | None = None  # why it was kept back from Kafka, if it was
-
-
 class StoreClosedError(RuntimeError):
     """The EventStore was used after close()."""
+
+
+# ---------------------------------------------------------------- the outbox's statements
+
+def _insert(db: sqlite3.Connection, event: Event, suppressed: str | None) -> tuple[int, int]:
+    """Insert one event; returns its seq and 1 when it added a pending row (0: a duplicate or suppressed)."""
+    cur = db.execute(
+        """
+        INSERT INTO events (event_id, incident_id, status, category, grid, camera_id,
+                            occurred_at, created_at, key, schema_version, payload, suppressed)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(event_id) DO NOTHING
+        """,
+        (
+            event.event_id,
+            event.incident_id,
+            event.status,
+            event.category.code,
+            event.grid.code if event.grid else None,
+            event.source.camera_id,
+            event.occurred_at.isoformat(),
+            time.time(),
+            event.key,
+            event.schema_version,
+            event.model_dump_json(),
+            suppressed,
+        ),
+    )
+    if cur.rowcount == 1:
+        return int(cur.lastrowid), int(suppressed is None)
+    row = db.execute("SELECT seq FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
+    if row is None:  # the INSERT was ignored, so the row must exist
+        raise RuntimeError(f"event {event.event_id}: insert ignored but no row found")
+    log.debug("duplicate event ignored", event_id=event.event_id, seq=row[0])
+    return int(row[0]), 0
+
+
+def insert_events(db: sqlite3.Connection, events: list[Event], suppressed: str | None = None) -> tuple[list[int], int]:
+    """Insert events (several: in one transaction, one fsync for the whole batch instead of one per
+    event); returns their seqs and how many pending rows they added."""
+    if len(events) == 1:  # autocommit: a single INSERT is its own transaction
+        seq, added = _insert(db, events[0], suppressed)
+        return [seq], added
+    with write_transaction(db):
+        done = [_insert(db, e, suppressed) for e in events]
+    return [seq for seq, _ in done], sum(added for _, added in done)
+
+
+def pending_records(db: sqlite3.Connection, limit: int = 500) -> list[PendingRecord]:
+    """Up to `limit` undelivered rows, oldest (lowest `seq`) first."""
+    if limit < 1:
+        raise ValueError(f"pending(limit={limit}): limit must be at least 1")
+    rows = db.execute(
+        f"SELECT seq, key, payload, category, grid, schema_version FROM events WHERE {_PENDING} "
+        "ORDER BY seq LIMIT ?", (limit,)).fetchall()
+    return [PendingRecord(seq=seq, key=key, payload=payload.encode("utf-8"),
+                          headers=record_headers(schema_version, category, grid))
+            for seq, key, payload, category, grid, schema_version in rows]
+
+
+def mark_rows_delivered(db: sqlite3.Connection, seqs: list[int]) -> tuple[int, int]:
+    """Mark rows delivered in one transaction; returns how many were still pending, and the change
+    in pending rows (minus that)."""
+    now, changed = time.time(), 0
+    with write_transaction(db):
+        for i in range(0, len(seqs), _MARK_CHUNK):
+            chunk = seqs[i : i + _MARK_CHUNK]
+            changed += db.execute(f"UPDATE events SET delivered_at = ? WHERE seq IN ({','.join('?' * len(chunk))}) "
+                                  f"AND {_PENDING}", (now, *chunk)).rowcount
+    return changed, -changed
+
+
+def _on_store_thread(fn: Callable[Concatenate[sqlite3.Connection, P], T]) -> Callable[..., Awaitable[T]]:
+    """An EventStore coroutine method that runs `fn(connection, ...)` on the store's thread: how the
+    store offers a query of the event log or the suppressions without a second copy of its body."""
+    @functools.wraps(fn)
+    async def method(store: EventStore, *args: Any, **kwargs: Any) -> T:
+        return await store.run(fn, *args, **kwargs)
+    return method
 
 
 class EventStore:
@@ -151,9 +220,7 @@ class EventStore:
         self._conn = conn
         # Kept in step by every append and mark, so the backlog gauge is exact at any moment,
         # also during an outage when the dispatcher only looks between backoff waits.
-        self._pending_n = int(conn.execute(
-            f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()[0])
-        OUTBOX_BACKLOG.set(self._pending_n)
+        self._recount()
         log.info("event store opened", path=str(self.path), fsync=self.fsync,
                  backlog=self._pending_n)
 
@@ -162,184 +229,18 @@ class EventStore:
             raise StoreClosedError(f"event store {self.path} is closed")
         return self._conn
 
-    def _append(self, event: Event, suppressed: str | None = None) -> int:
-        db = self._db()
-        payload = event.model_dump_json()
-        cur = db.execute(
-            """
-            INSERT INTO events (event_id, incident_id, status, category, grid, camera_id,
-                                occurred_at, created_at, key, schema_version, payload, suppressed)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT(event_id) DO NOTHING
-            """,
-            (
-                event.event_id,
-                event.incident_id,
-                event.status,
-                event.category.code,
-                event.grid.code if event.grid else None,
-                event.source.camera_id,
-                event.occurred_at.isoformat(),
-                time.time(),
-                event.key,
-                event.schema_version,
-                payload,
-                suppressed,
-            ),
-        )
-        if cur.rowcount == 1 and suppressed is not None:
-            return int(cur.lastrowid)
-        if cur.rowcount == 1:
-            self._pending_n += 1
-            if not db.in_transaction:  # in append_many the gauge moves after COMMIT
-                OUTBOX_BACKLOG.set(self._pending_n)
-            return int(cur.lastrowid)
-        row = db.execute("SELECT seq FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
-        if row is None:  # the INSERT was ignored, so the row must exist
-            raise RuntimeError(f"event {event.event_id}: insert ignored but no row found")
-        log.debug("duplicate event ignored", event_id=event.event_id, seq=row[0])
-        return int(row[0])
-
-    def _append_many(self, events: list[Event]) -> list[int]:
-        # One transaction: one fsync for the whole batch instead of one per event.
-        db = self._db()
-        before = self._pending_n
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            seqs = [self._append(e) for e in events]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            self._pending_n = before
-            raise
-        OUTBOX_BACKLOG.set(self._pending_n)
-        return seqs
-
-    def _pending(self, limit: int) -> list[PendingRecord]:
-        rows = self._db().execute(
-            """
-            SELECT seq, key, payload, category, grid, schema_version
-            FROM events WHERE delivered_at IS NULL AND suppressed IS NULL ORDER BY seq LIMIT ?
-            """,
-            (limit,),
-        ).fetchall()
-        return [
-            PendingRecord(
-                seq=seq,
-                key=key,
-                payload=payload.encode("utf-8"),
-                headers=record_headers(schema_version, category, grid),
-            )
-            for seq, key, payload, category, grid, schema_version in rows
-        ]
-
-    def _mark_delivered(self, seqs: list[int]) -> int:
-        db = self._db()
-        now = time.time()
-        changed = 0
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for i in range(0, len(seqs), _MARK_CHUNK):
-                chunk = seqs[i : i + _MARK_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                cur = db.execute(
-                    f"UPDATE events SET delivered_at = ? "
-                    f"WHERE seq IN ({marks}) AND {_PENDING}",
-                    (now, *chunk),
-                )
-                changed += cur.rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        self._pending_n -= changed
-        OUTBOX_BACKLOG.set(self._pending_n)
-        return changed
-
-    def _backlog(self) -> int:  # also re-syncs the count: rows parked or re-sent elsewhere
+    def _recount(self) -> int:  # also re-syncs the count: rows parked or re-sent elsewhere
         self._pending_n = int(self._db().execute(f"SELECT count(*) FROM events WHERE {_PENDING}").fetchone()[0])
         OUTBOX_BACKLOG.set(self._pending_n)
         return self._pending_n
 
-    def _query(
-        self,
-        status: str | None,
-        category: str | None,
-        grid: str | None,
-        camera: str | None,
-        limit: int,
-        before_seq: int | None,
-        after_seq: int | None,
-    ) -> list[StoredEvent]:
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if category is not None:
-            where.append("category = ?")
-            args.append(category)
-        if grid is not None:
-            # A grid code is a prefix of all its children's codes: filtering by a street's
-            # grid returns its communities' events too. A range keeps the index usable.
-            where.append("grid >= ? AND grid < ?")
-            args += [grid, grid + _PREFIX_END]
-        if camera is not None:
-            where.append("camera_id = ?")
-            args.append(camera)
-        if before_seq is not None:
-            where.append("seq < ?")
-            args.append(before_seq)
-        if after_seq is not None:
-            where.append("seq > ?")
-            args.append(after_seq)
-        order = "ASC" if after_seq is not None else "DESC"
-        sql = "SELECT seq, payload, suppressed FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY seq {order} LIMIT ?"
-        args.append(limit)
-        rows = self._db().execute(sql, args).fetchall()
-        return [StoredEvent(seq, json.loads(payload), sup) for seq, payload, sup in rows]
-
-    def _get(self, event_id: str) -> StoredEvent | None:
-        row = self._db().execute(
-            "SELECT seq, payload, suppressed FROM events WHERE event_id = ?", (event_id,)
-        ).fetchone()
-        return None if row is None else StoredEvent(row[0], json.loads(row[1]), row[2])
-
-    def _latest_of_incident(self, incident_id: str) -> StoredEvent | None:
-        row = self._db().execute(
-            "SELECT seq, payload, suppressed FROM events WHERE incident_id = ? AND status NOT IN ('verified', 'reviewed') "
-            "ORDER BY seq DESC LIMIT 1", (incident_id,)
-        ).fetchone()
-        return None if row is None else StoredEvent(row[0], json.loads(row[1]), row[2])
-
-    def _suppress(self, keys: list[str], until: float, incident_id: str) -> None:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for key in keys:  # a later, longer window wins; a shorter one never shortens it
-                db.execute(
-                    "INSERT INTO suppressions (key, until, incident_id, created_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET until = max(until, excluded.until), "
-                    "incident_id = excluded.incident_id, created_at = excluded.created_at",
-                    (key, until, incident_id, time.time()))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def _suppressions(self, now: float) -> dict[str, float]:
-        db = self._db()
-        db.execute("DELETE FROM suppressions WHERE until <= ?", (now,))
-        return dict(db.execute("SELECT key, until FROM suppressions").fetchall())
-
-    def _incident(self, incident_id: str, limit: int) -> list[StoredEvent]:
-        rows = self._db().execute(
-            "SELECT seq, payload FROM events WHERE incident_id = ? ORDER BY seq ASC LIMIT ?", (incident_id, limit)
-        ).fetchall()
-        return [StoredEvent(seq=seq, event=json.loads(payload)) for seq, payload in rows]
+    def _counted(self, fn: Callable[..., tuple[T, int]], *args: Any) -> T:
+        """`fn(connection, *args)`, which returns (result, change in pending rows): moves the backlog gauge."""
+        result, change = fn(self._db(), *args)
+        if change:
+            self._pending_n += change
+            OUTBOX_BACKLOG.set(self._pending_n)
+        return result
 
     def _close_conn(self) -> None:
         if self._conn is not None:
@@ -355,6 +256,7 @@ class EventStore:
     # ---------------------------------------------------------------- event-loop side
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the store's thread, in turn with all else."""
         if self._closed:
             raise StoreClosedError(f"event store {self.path} is closed")
         try:
@@ -363,6 +265,11 @@ class EventStore:
             raise StoreClosedError(f"event store {self.path} is closed") from exc
         return await asyncio.wrap_future(fut)
 
+    async def run(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(connection, *args, **kwargs)` on the store's thread, in turn with all else: any query
+        of bridge.store.event_log or bridge.store.suppressions, or one of the caller's own."""
+        return await self._run(lambda: fn(self._db(), *args, **kwargs))
+
     async def append(self, event: Event, suppressed: str | None = None) -> int:
         """Store `event`, committed before this returns; returns its `seq`.
 
@@ -370,79 +277,37 @@ class EventStore:
         existing row's `seq`. With `suppressed` (the reason) the event is kept and queryable
         but never sent to Kafka and not counted in the backlog.
         """
-        return await self._run(self._append, event, suppressed)
+        return (await self._run(self._counted, insert_events, [event], suppressed))[0]
 
     async def append_many(self, events: Iterable[Event]) -> list[int]:
         """Store several events in one transaction (all or none), committed before this
         returns; returns their `seq`s in order. Same duplicate rule as append()."""
         events = list(events)
-        if not events:
-            return []
-        return await self._run(self._append_many, events)
-
-    async def pending(self, limit: int = 500) -> list[PendingRecord]:
-        """Up to `limit` undelivered rows, oldest (lowest `seq`) first."""
-        if limit < 1:
-            raise ValueError(f"pending(limit={limit}): limit must be at least 1")
-        return await self._run(self._pending, limit)
+        return await self._run(self._counted, insert_events, events) if events else []
 
     async def mark_delivered(self, seqs: Iterable[int]) -> int:
         """Mark rows delivered in one transaction; returns how many were still pending."""
         seqs = list(seqs)
-        if not seqs:
-            return 0
-        return await self._run(self._mark_delivered, seqs)
+        return await self._run(self._counted, mark_rows_delivered, seqs) if seqs else 0
 
     async def backlog(self) -> int:
         """Number of undelivered rows."""
-        return await self._run(self._backlog)
-
-    async def query(
-        self,
-        status: str | None = None,
-        category: str | None = None,
-        grid: str | None = None,
-        camera: str | None = None,
-        limit: int = 100,
-        before_seq: int | None = None,
-        after_seq: int | None = None,
-    ) -> list[StoredEvent]:
-        """Events matching every given filter, newest first.
-
-        `grid` matches that grid and every grid below it (codes are prefixes of their
-        children's). `before_seq` pages backwards (rows with a smaller `seq`). With `after_seq`
-        the rows after it come oldest first: that is the backfill for an SSE client that
-        reconnects with Last-Event-ID.
-        """
-        if limit < 1:
-            raise ValueError(f"query(limit={limit}): limit must be at least 1")
-        return await self._run(
-            self._query, status, category, grid, camera, limit, before_seq, after_seq
-        )
-
-    async def get(self, event_id: str) -> StoredEvent | None:
-        """The stored event with this `event_id`, or None."""
-        return await self._run(self._get, event_id)
-
-    async def latest_of_incident(self, incident_id: str) -> StoredEvent | None:
-        """The newest lifecycle event (not a verification) of this incident, or None."""
-        return await self._run(self._latest_of_incident, incident_id)
-
-    async def suppress(self, keys: Iterable[str], until: float, incident_id: str) -> None:
-        """Persist suppression windows (a restart keeps them), committed before this returns."""
-        await self._run(self._suppress, list(keys), until, incident_id)
-
-    async def suppressions(self, now: float) -> dict[str, float]:
-        """Suppression windows still running at `now` (Unix time), key -> until; drops the rest."""
-        return await self._run(self._suppressions, now)
-    async def incident(self, incident_id: str, limit: int = 1000) -> list[StoredEvent]:
-        """Every event of one incident (opened, updated..., cleared), oldest first."""
-        return await self._run(self._incident, incident_id, limit)
+        return await self._run(self._recount)
 
     async def on_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(connection)` on the store's thread, in turn with all else (bridge.store.parked_records,
         outbox_writer); the backlog is counted again after it."""
-        return await self._run(lambda: (fn(self._db()), self._backlog())[0])
+        return await self._run(lambda: (fn(self._db()), self._recount())[0])
+
+    # The outbox's read and the event log's queries and suppression windows, under the names callers
+    # use: each one body, in its module, run on the store's thread.
+    pending = _on_store_thread(pending_records)
+    query = _on_store_thread(event_log.query_events)
+    get = _on_store_thread(event_log.get_event)
+    latest_of_incident = _on_store_thread(event_log.latest_of_incident)
+    incident = _on_store_thread(event_log.incident_events)
+    suppress = _on_store_thread(save_suppressions)
+    suppressions = _on_store_thread(live_suppressions)
 
     def close(self) -> None:
         """Finish queued work, checkpoint and close the database. Safe to call twice."""

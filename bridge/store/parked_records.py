@@ -30,6 +30,7 @@ from aiokafka.errors import (CorruptRecordException, InvalidTopicError, KafkaErr
                              UnsupportedForMessageFormatError)
 
 from bridge.bridge_metrics import OUTBOX_PARKED, PARKED_TOTAL
+from bridge.store.sqlite_files import write_transaction
 
 log = structlog.get_logger(__name__)
 
@@ -84,18 +85,13 @@ def ensure_table(db: sqlite3.Connection) -> None:
 def park_row(db: sqlite3.Connection, seq: int, error: str, attempts: int) -> bool:
     """Park one pending row in one transaction; False if it was no longer pending."""
     ensure_table(db)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         cur = db.execute("UPDATE events SET suppressed = ? WHERE seq = ? AND delivered_at IS NULL AND suppressed IS NULL",
                          (PARKED_PREFIX + error[:500], seq))
         if cur.rowcount == 1:
             event_id = db.execute("SELECT event_id FROM events WHERE seq = ?", (seq,)).fetchone()[0]
             db.execute("INSERT OR REPLACE INTO parked (seq, event_id, error, attempts, parked_at) VALUES (?, ?, ?, ?, ?)",
                        (seq, event_id, error, attempts, time.time()))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return cur.rowcount == 1
 
 
@@ -121,8 +117,7 @@ def parked_count(db: sqlite3.Connection) -> int:
 def release_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[int]:
     """Make parked rows pending again (all of them with `seqs` None); returns the seqs released."""
     ensure_table(db)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         if seqs is None:
             chosen = [r[0] for r in db.execute("SELECT seq FROM parked ORDER BY seq")]
         else:
@@ -130,10 +125,6 @@ def release_rows(db: sqlite3.Connection, seqs: list[int] | None) -> list[int]:
         for seq in chosen:
             db.execute("UPDATE events SET suppressed = NULL WHERE seq = ? AND delivered_at IS NULL", (seq,))
             db.execute("DELETE FROM parked WHERE seq = ?", (seq,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     parked_count(db)
     return chosen
 

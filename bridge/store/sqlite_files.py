@@ -13,6 +13,8 @@ import os
 import random
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -39,6 +41,20 @@ def connect_wal(path: str | Path, what: str, *, timeout: float = 30.0, **kwargs)
         raise RuntimeError(f"{what} {path}: SQLite refused WAL journal mode (got {mode!r}); "
                            "is the file on a filesystem without shared-memory support?")
     return conn
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on an autocommit connection (`isolation_level=None`): committed when
+    the block ends, rolled back when it raises. IMMEDIATE takes the write lock at the start, so a
+    busy file waits at BEGIN (up to the timeout) instead of failing half-way."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def claim(path: Path, what: str, hint: str) -> IO[str]:
