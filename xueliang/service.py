@@ -40,18 +40,18 @@ from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from xueliang.stacks import log_stacks, wait_bounded
 from bridge.merging.over_kafka import KafkaMergeStage
-from xueliang.cluster import CameraOwnership, ClusterRecords
-from xueliang.camera_registry import ensure_cluster_topics
-from xueliang.sensor_stage import SensorStage
+from bridge.kafka.camera_ownership import CameraOwnership, ClusterRecords
+from bridge.kafka.camera_registry import ensure_cluster_topics
+from bridge.kafka.sensor_partitions import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.console_live import ConsoleLive
 from xueliang.service_metrics import CLUSTER_ADOPTED
-from xueliang.cluster_feedback import IncidentDirectory
-from xueliang.feedback_actions import FeedbackHandler
+from bridge.feedback.incident_directory import IncidentDirectory
+from bridge.feedback.handler import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
-from xueliang.reliability import Reliability
+from bridge.store.upkeep import Reliability
 from xueliang.resume import carry_over
-from xueliang.sensor_feed import SensorRuntime
+from bridge.sensor_feed import SensorRuntime
 from xueliang.tuning_bench import Bench, apply_saved
 from xueliang.wiring import Core, build_core
 

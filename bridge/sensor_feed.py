@@ -58,7 +58,7 @@ class SensorRuntime:
         self.decoder = Decoder(s.topics, s.all_profiles(), {d.id: d.kind for d in s.devices}, s.limits)
         self.engine = SensorEngine({d.id: list(d.rules) for d in s.devices}, started_at=time.time())
         # Cluster mode: readings go to Kafka keyed by sensor (`forward`) and come back to the
-        # worker that owns the sensor's partition (xueliang/sensor_stage.py), whose engines then
+        # worker that owns the sensor's partition (bridge/kafka/sensor_partitions.py), whose engines then
         # hold the rule state; this worker's own engine stays unused.
         self.forward: Callable[[list[Reading]], Awaitable[None]] | None = None
         self.engines: dict[int, SensorEngine] | None = None

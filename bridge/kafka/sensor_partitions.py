@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 from bridge.kafka.topics import group_consumer, read_to_end
 from ingest.sensor_decode import Reading
 from xueliang.config import ServiceConfig
-from xueliang.sensor_feed import SensorRuntime
+from bridge.sensor_feed import SensorRuntime
 
 log = structlog.get_logger(__name__)
 
