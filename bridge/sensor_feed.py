@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,7 +34,7 @@ from ingest.sensor_metrics import (
     SENSOR_REJECTED,
 )
 from ingest.sensor_decode import Decoder, Reading, Rejected
-from xueliang.config import ServiceConfig
+from ingest.sensor_input_config import MqttConfig
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +43,15 @@ Snapshot = Callable[[list[str], str], Awaitable[dict | None]]  # camera ids, lab
 _RECENT_PER_SENSOR = 256  # readings remembered per sensor to recognise repeats
 
 
+class SensorSettings(Protocol):
+    """What the sensor feed reads of the service's config (the root passes its `ServiceConfig`)."""
+
+    mqtt: MqttConfig | None
+    sensors: Any  # the `sensors:` section: topics, profiles, devices with their rules, limits, batching
+
+
 class SensorRuntime:
-    def __init__(self, cfg: ServiceConfig, factory: EventFactory, deadletters: DeadLetterStore,
+    def __init__(self, cfg: SensorSettings, factory: EventFactory, deadletters: DeadLetterStore,
                  publish: Callable[[Event], Awaitable[None]], snapshot: Snapshot | None = None) -> None:
         assert cfg.mqtt is not None
         s = cfg.sensors

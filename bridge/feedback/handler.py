@@ -25,7 +25,7 @@ from bridge.bridge_metrics import VERIFICATIONS
 from bridge.store.outbox import EventStore
 from bridge.feedback.verify import PendingVerification, verification_event
 from bridge.feedback.work_orders import WorkOrderLog
-from xueliang.service_metrics import FEEDBACK_ELSEWHERE
+from bridge.bridge_metrics import FEEDBACK_ELSEWHERE
 
 log = structlog.get_logger(__name__)
 
