@@ -52,7 +52,8 @@ def decode(value: bytes) -> Reading:
 class SensorStage(GroupStage):
     def __init__(self, kafka: KafkaConfig, cluster: ClusterConfig, runtime: SensorRuntime, worker: str,
                  partitions: int) -> None:
-        self.kafka, self.cluster, self.runtime, self.worker, self.partitions = kafka, cluster, runtime, worker, partitions
+        self.kafka, self.cluster, self.runtime = kafka, cluster, runtime
+        self.worker, self.partitions = worker, partitions
         self.topic = cluster.readings_topic
         self.producer: AIOKafkaProducer | None = None
         runtime.engines = {}
