@@ -191,7 +191,7 @@ async def ours(port: int, n: int, protocol: str, pid: int, tmp: Path, rep: int =
     from bridge.events.builder import EventFactory
     from bridge.location.grid import GridIndex
     from xueliang.config import ServiceConfig
-    from xueliang.sensor_feed import SensorRuntime
+    from bridge.sensor_feed import SensorRuntime
 
     repo = Path(__file__).resolve().parents[1]
     cfg = ServiceConfig.model_validate({

@@ -6,7 +6,7 @@ import yaml
 
 from tests.helpers import REPO
 from xueliang.config import ConfigError, load_config
-from xueliang.camera_registry import place
+from bridge.kafka.camera_registry import place
 
 
 def write(tmp_path, **doc):

@@ -166,7 +166,7 @@ async def test_dead_letters_on_a_full_disk_are_logged_not_fatal(small_fs: Path) 
 
     from bridge.store.dead_letters import DeadLetterStore
     from ingest.sensor_decode import Rejected
-    from xueliang.sensor_feed import SensorRuntime
+    from bridge.sensor_feed import SensorRuntime
 
     store = DeadLetterStore(small_fs / "deadletters.sqlite3")
     try:

@@ -29,7 +29,7 @@ from tests.helpers import REPO
 from tests.test_event_schema import validator
 from tests.test_merge_stage import camera, event
 from xueliang.config import ServiceConfig
-from xueliang.feedback_actions import FeedbackHandler
+from bridge.feedback.handler import FeedbackHandler
 
 SCHEMA = REPO / "docs" / "feedback.schema.json"
 

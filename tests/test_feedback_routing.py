@@ -13,7 +13,7 @@ from bridge.merging.rewrite import MergeConfig, MergeStage
 from bridge.store.outbox import EventStore
 from bridge.feedback.verify import verification_event
 from tests.test_merge_stage import camera, event
-from xueliang.feedback_actions import FeedbackHandler
+from bridge.feedback.handler import FeedbackHandler
 
 
 async def test_only_the_owner_answers_across_a_rebalance_and_every_worker_suppresses(tmp_path):

@@ -250,7 +250,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
         print(f"{args.config}: kafka.bootstrap_servers: not set and no --bootstrap given", file=sys.stderr)
         return EXIT_CONFIG
     from ingest.redact import redact_url
-    from xueliang import registry
+    from bridge.kafka import camera_registry as registry
 
     c = cfg.cluster
     if args.cameras_command == "publish":

@@ -33,7 +33,7 @@ from detectors.sensor_rule_config import SENSOR_RULE_TYPES
 from detectors.quality import QualityConfig
 from xueliang import config_env
 from detectors.gate_config import ChangeGateConfig
-from xueliang.cluster_config import ClusterConfig
+from bridge.kafka.cluster_config import ClusterConfig
 from xueliang.health import HealthConfig
 from xueliang.sensors_section import SensorsConfig
 

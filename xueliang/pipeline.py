@@ -32,7 +32,7 @@ from ingest.clips import PacketRing
 from ingest.frame import Frame
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.health import CameraHealth
-from xueliang.service_metrics import count_gate
+from detectors.detector_metrics import count_gate
 
 
 @dataclass

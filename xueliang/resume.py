@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from bridge.events.model import Event, Evidence, IncidentSource
 from bridge.feedback.messages import SuppressionGate
 from bridge.merging.rewrite import MergeStage
-from xueliang.service_metrics import RESTART_INCIDENTS
+from bridge.bridge_metrics import RESTART_INCIDENTS
 
 log = structlog.get_logger(__name__)
 

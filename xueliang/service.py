@@ -40,18 +40,19 @@ from ingest.rate import RateMeter
 from ingest.worker import CameraWorker
 from xueliang.stacks import log_stacks, wait_bounded
 from bridge.merging.over_kafka import KafkaMergeStage
-from xueliang.cluster import CameraOwnership, ClusterRecords
-from xueliang.camera_registry import ensure_cluster_topics
-from xueliang.sensor_stage import SensorStage
+from bridge.kafka.camera_ownership import CameraOwnership, ClusterRecords
+from bridge.kafka.camera_registry import ensure_cluster_topics
+from xueliang.cluster_cameras import registry_camera_parser
+from bridge.kafka.sensor_partitions import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
 from xueliang.console_live import ConsoleLive
-from xueliang.service_metrics import CLUSTER_ADOPTED
-from xueliang.cluster_feedback import IncidentDirectory
-from xueliang.feedback_actions import FeedbackHandler
+from bridge.bridge_metrics import CLUSTER_ADOPTED
+from bridge.feedback.incident_directory import IncidentDirectory
+from bridge.feedback.handler import FeedbackHandler
 from xueliang.pipeline import CameraPipeline
-from xueliang.reliability import Reliability
+from bridge.store.upkeep import Reliability
 from xueliang.resume import carry_over
-from xueliang.sensor_feed import SensorRuntime
+from bridge.sensor_feed import SensorRuntime
 from xueliang.tuning_bench import Bench, apply_saved
 from xueliang.wiring import Core, build_core
 
@@ -290,9 +291,9 @@ class Service:
     async def _start_cluster(self) -> list[asyncio.Task]:
         c = self.cfg.cluster
         counts = await ensure_cluster_topics(self.cfg.kafka.bootstrap_servers, c)
-        self.records = ClusterRecords(self.cfg, self.worker)
+        self.records = ClusterRecords(self.cfg.kafka, c, self.worker)
         await self.records.start()
-        self.ownership = CameraOwnership(self.cfg, self, self.worker)
+        self.ownership = CameraOwnership(self.cfg.kafka, c, self, self.worker, registry_camera_parser(self.cfg))
         self.kafka_merge = KafkaMergeStage(
             self.cfg.kafka, self.cfg.merge, source_topic=c.incidents_topic, group=c.merge_group, worker=self.worker,
             exactly_once=c.exactly_once, session_timeout_ms=c.session_timeout_ms,
@@ -302,7 +303,7 @@ class Service:
                  asyncio.create_task(self.kafka_merge.run(), name="cluster-merge"),
                  asyncio.create_task(self._status_loop(), name="cluster-status")]
         if self.sensors is not None:
-            stage = SensorStage(self.cfg, self.sensors, self.worker, counts[c.readings_topic])
+            stage = SensorStage(self.cfg.kafka, c, self.sensors, self.worker, counts[c.readings_topic])
             await stage.start()
             tasks.append(asyncio.create_task(stage.run(), name="cluster-sensors"))
         return tasks

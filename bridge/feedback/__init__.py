@@ -1,1 +1,1 @@
-"""The platform's feedback: its messages, the consumer, work-order states and automatic verification."""
+"""The platform's feedback: its messages, the consumer, what the service does with them, the cluster's incident directory, work-order states and automatic verification."""

@@ -1,1 +1,1 @@
-"""Kafka: draining the outbox into the dispatch topic, topics, and the shared group-consumer loop."""
+"""Kafka: draining the outbox into the dispatch topic, topics, the shared group-consumer loop, and the cluster on it (settings, camera registry and ownership, sensor partitions)."""

@@ -1,4 +1,5 @@
-"""Kafka housekeeping the cluster shares: creating topics, reading partitions to an offset."""
+"""Kafka housekeeping the cluster shares: creating topics, reading partitions to an offset
+(the consumer-group loop is `bridge.kafka.group_consumer`)."""
 from __future__ import annotations
 
 import asyncio
@@ -92,14 +93,3 @@ async def read_to_end(bootstrap: str, partitions: list[TopicPartition],
     finally:
         await consumer.stop()
 
-
-def group_consumer(bootstrap: str, group: str, client_id: str, *, session_timeout_ms: int,
-                   heartbeat_interval_ms: int) -> AIOKafkaConsumer:
-    """A consumer-group member for the cluster's stages: offsets committed by hand, from the
-    beginning when the group has none. Read uncommitted: the stages' input topics are written
-    without transactions (and noida-db never advances the stable offset past an idempotent
-    producer's records)."""
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, client_id=client_id,
-                            enable_auto_commit=False, auto_offset_reset="earliest",
-                            isolation_level="read_uncommitted", session_timeout_ms=session_timeout_ms,
-                            heartbeat_interval_ms=heartbeat_interval_ms)

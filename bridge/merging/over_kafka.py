@@ -23,13 +23,14 @@ import asyncio
 from dataclasses import dataclass, field
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from bridge.kafka.dispatch import KafkaConfig
 from bridge.events.model import Event, record_headers
-from bridge.kafka.topics import group_consumer, read_to_end
+from bridge.kafka.group_consumer import GroupSpec, GroupStage, next_offsets
+from bridge.kafka.topics import read_to_end
 from bridge.merging.rewrite import MergeConfig, MergeStage
 from bridge.bridge_metrics import MERGE_CONSUMED, MERGE_FENCED, MERGE_PARTITIONS, MERGE_REJECTED
 
@@ -47,7 +48,9 @@ def event_headers(ev: Event) -> list[tuple[str, bytes]]:
     return record_headers(ev.schema_version, ev.category.code, ev.grid.code if ev.grid else None)
 
 
-class KafkaMergeStage(ConsumerRebalanceListener):
+class KafkaMergeStage(GroupStage):
+    refetch_pause_s = 0.1
+
     def __init__(self, kafka: KafkaConfig, merge: MergeConfig, *, source_topic: str, group: str, worker: str,
                  exactly_once: bool, session_timeout_ms: int, heartbeat_interval_ms: int) -> None:
         self.kafka, self.merge = kafka, merge
@@ -55,37 +58,28 @@ class KafkaMergeStage(ConsumerRebalanceListener):
         self.exactly_once = exactly_once
         self.session_timeout_ms, self.heartbeat_interval_ms = session_timeout_ms, heartbeat_interval_ms
         self.parts: dict[int, _Partition] = {}
-        self.consumer: AIOKafkaConsumer | None = None
         self.shared: AIOKafkaProducer | None = None  # at-least-once mode: one producer for all partitions
         self.merged = 0
 
     async def run(self) -> None:
         k = self.kafka
-        self.consumer = group_consumer(k.bootstrap_servers, self.group, f"{k.client_id}-{self.worker}-merge",
-                                       session_timeout_ms=self.session_timeout_ms,
-                                       heartbeat_interval_ms=self.heartbeat_interval_ms)
         if not self.exactly_once:
             self.shared = self._producer(None)
             await self.shared.start()
-        await self.consumer.start()
-        self.consumer.subscribe([self.source_topic], listener=self)
-        try:
-            while True:
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=500)
-                for tp, records in batch.items():
-                    if not records:
-                        continue
-                    if tp.partition in self.parts:
-                        await self._process(tp, records)
-                    elif tp in self.consumer.assignment():
-                        # Fetched while the partition's state is still being rebuilt: read them again later.
-                        self.consumer.seek(tp, records[0].offset)
-                        await asyncio.sleep(0.1)
-        finally:
-            await self._drop(list(self.parts))
-            if self.shared is not None:
-                await self.shared.stop()
-            await self.consumer.stop()
+        await self.consume(GroupSpec(k.bootstrap_servers, self.group, f"{k.client_id}-{self.worker}-merge",
+                                     self.source_topic, self.session_timeout_ms, self.heartbeat_interval_ms,
+                                     max_records=500))
+
+    def takes(self, tp: TopicPartition) -> bool:
+        return tp.partition in self.parts  # not yet: its state is still being rebuilt
+
+    async def handle(self, tp: TopicPartition, records: list) -> None:
+        await self._process(tp, records)
+
+    async def leaving(self) -> None:
+        await self._drop(list(self.parts))
+        if self.shared is not None:
+            await self.shared.stop()
 
     def _producer(self, partition: int | None) -> AIOKafkaProducer:
         k = self.kafka
@@ -152,7 +146,7 @@ class KafkaMergeStage(ConsumerRebalanceListener):
         part = self.parts[tp.partition]
         out = [e for e in (self._merge(part, r) for r in records) if e is not None]
         MERGE_CONSUMED.inc(len(records))
-        offsets = {tp: records[-1].offset + 1}
+        offsets = next_offsets(tp, records)
         topic = self.kafka.topic
         try:
             if part.producer is not None:

@@ -1,1 +1,1 @@
-"""What the service keeps on disk: the outbox and event log, dead letters, audit, availability, retention and the disk guard."""
+"""What the service keeps on disk: the outbox and event log, dead letters, audit, availability, retention, the disk guard and their upkeep."""

@@ -14,7 +14,7 @@ import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from bridge.kafka.topics import TopicSpec, ensure_topics, read_to_end
-from xueliang.cluster_config import ClusterConfig
+from bridge.kafka.cluster_config import ClusterConfig
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ Verify requests: queued for the incident's camera; that camera's next analysed f
 (`CameraPipeline.verification`). A request its camera cannot answer in `verify_timeout_s` is
 answered with `still_present: null`, so every accepted request gets an answer.
 Clustered, every worker hears every message and the camera's owner answers
-(`xueliang.cluster_feedback`).
+(`bridge.feedback.incident_directory`).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from bridge.bridge_metrics import VERIFICATIONS
 from bridge.store.outbox import EventStore
 from bridge.feedback.verify import PendingVerification, verification_event
 from bridge.feedback.work_orders import WorkOrderLog
-from xueliang.service_metrics import FEEDBACK_ELSEWHERE
+from bridge.bridge_metrics import FEEDBACK_ELSEWHERE
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 class FeedbackHandler:
     """`cameras`: the cameras this instance runs (a set, or a callable giving the live set).
 
-    `lookup` (cluster mode, `xueliang.cluster_feedback`): the incident's latest event as the
+    `lookup` (cluster mode, `bridge.feedback.incident_directory`): the incident's latest event as the
     platform got it, merged over every worker; then a verify request goes to one camera chosen
     the same way on every worker, and a worker not running it watches for it instead of refusing.
     """

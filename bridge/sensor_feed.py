@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any, Protocol
 
 import structlog
 
@@ -33,7 +34,7 @@ from ingest.sensor_metrics import (
     SENSOR_REJECTED,
 )
 from ingest.sensor_decode import Decoder, Reading, Rejected
-from xueliang.config import ServiceConfig
+from ingest.sensor_input_config import MqttConfig
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +43,15 @@ Snapshot = Callable[[list[str], str], Awaitable[dict | None]]  # camera ids, lab
 _RECENT_PER_SENSOR = 256  # readings remembered per sensor to recognise repeats
 
 
+class SensorSettings(Protocol):
+    """What the sensor feed reads of the service's config (the root passes its `ServiceConfig`)."""
+
+    mqtt: MqttConfig | None
+    sensors: Any  # the `sensors:` section: topics, profiles, devices with their rules, limits, batching
+
+
 class SensorRuntime:
-    def __init__(self, cfg: ServiceConfig, factory: EventFactory, deadletters: DeadLetterStore,
+    def __init__(self, cfg: SensorSettings, factory: EventFactory, deadletters: DeadLetterStore,
                  publish: Callable[[Event], Awaitable[None]], snapshot: Snapshot | None = None) -> None:
         assert cfg.mqtt is not None
         s = cfg.sensors
@@ -58,7 +66,7 @@ class SensorRuntime:
         self.decoder = Decoder(s.topics, s.all_profiles(), {d.id: d.kind for d in s.devices}, s.limits)
         self.engine = SensorEngine({d.id: list(d.rules) for d in s.devices}, started_at=time.time())
         # Cluster mode: readings go to Kafka keyed by sensor (`forward`) and come back to the
-        # worker that owns the sensor's partition (xueliang/sensor_stage.py), whose engines then
+        # worker that owns the sensor's partition (bridge/kafka/sensor_partitions.py), whose engines then
         # hold the rule state; this worker's own engine stays unused.
         self.forward: Callable[[list[Reading]], Awaitable[None]] | None = None
         self.engines: dict[int, SensorEngine] | None = None

@@ -24,28 +24,37 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
-from bridge.events.catalogue import Catalogue
-from bridge.kafka.topics import group_consumer, read_to_end
+from bridge.bridge_metrics import (CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES,
+                                   CLUSTER_UNPROVEN)
+from bridge.kafka.cluster_config import ClusterConfig
+from bridge.kafka.dispatch import KafkaConfig
+from bridge.kafka.group_consumer import GroupSpec, GroupStage
+from bridge.kafka.topics import read_to_end
 from ingest.redact import redact_text
-from xueliang.config import CameraConfig, ServiceConfig, camera_problems
-from xueliang.service_metrics import (CLUSTER_CAMERAS, CLUSTER_FENCED_SELF, CLUSTER_GENERATION, CLUSTER_REBALANCES,
-                              CLUSTER_UNPROVEN)
 
 log = structlog.get_logger(__name__)
+
+
+Camera = Any  # the root's camera config (`xueliang.config.CameraConfig`); here only its `id` is read
+
+# A registry record's value -> the camera, and what is wrong with it against the rest of the
+# config as (field, message) pairs; raises pydantic's ValidationError on a malformed record.
+CameraParser = Callable[[bytes], tuple[Camera, list[tuple[str, str]]]]
 
 
 class CameraHost(Protocol):
     """What the ownership drives: the service's camera runtime."""
 
-    async def start_cameras(self, cameras: list[CameraConfig], generation: int, partition_of: dict[str, int],
+    async def start_cameras(self, cameras: list[Camera], generation: int, partition_of: dict[str, int],
                             states: dict[str, dict]) -> None: ...
 
     async def release_cameras(self, camera_ids: list[str]) -> None: ...
@@ -65,43 +74,41 @@ def generation_of(consumer: AIOKafkaConsumer) -> int:
 @dataclass
 class _Partition:
     end: int  # the registry is loaded once the position reaches this offset
-    cameras: dict[str, CameraConfig] = field(default_factory=dict)
+    cameras: dict[str, Camera] = field(default_factory=dict)
     loaded: bool = False
 
 
-class CameraOwnership(ConsumerRebalanceListener):
-    def __init__(self, cfg: ServiceConfig, host: CameraHost, worker: str) -> None:
-        self.cfg, self.host, self.worker = cfg, host, worker
-        self.consumer: AIOKafkaConsumer | None = None
+class CameraOwnership(GroupStage):
+    """`parse`: the root's reading of a registry record (the camera config and its problems)."""
+
+    def __init__(self, kafka: KafkaConfig, cluster: ClusterConfig, host: CameraHost, worker: str,
+                 parse: CameraParser) -> None:
+        self.kafka, self.cluster, self.host, self.worker, self.parse = kafka, cluster, host, worker, parse
         self.generation = -1
         self.partitions: dict[int, _Partition] = {}
         self.running: set[str] = set()
         self._last_proof = time.monotonic()
-        self._catalogue = Catalogue.load(cfg.catalogue)
+        self._next_proof = 0.0
         self.invalid: dict[str, list[str]] = {}  # camera id -> why its registry record was refused
 
     async def run(self) -> None:
         """Run cameras as the group assigns them; the topics exist (`ensure_cluster_topics`)."""
-        c, k = self.cfg.cluster, self.cfg.kafka
-        self.consumer = group_consumer(k.bootstrap_servers, c.group, f"{k.client_id}-{self.worker}",
-                                       session_timeout_ms=c.session_timeout_ms,
-                                       heartbeat_interval_ms=c.heartbeat_interval_ms)
-        await self.consumer.start()
-        self.consumer.subscribe([c.control_topic], listener=self)
-        next_proof = 0.0
-        try:
-            while True:
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=1000)
-                for tp, records in batch.items():
-                    for r in records:
-                        await self._record(tp.partition, r)
-                await self._start_loaded()
-                if time.monotonic() >= next_proof:
-                    next_proof = time.monotonic() + c.fence_check_s
-                    await self._prove_generation()
-        finally:
-            await self._release(list(self.partitions))
-            await self.consumer.stop()
+        c, k = self.cluster, self.kafka
+        await self.consume(GroupSpec(k.bootstrap_servers, c.group, f"{k.client_id}-{self.worker}", c.control_topic,
+                                     c.session_timeout_ms, c.heartbeat_interval_ms))
+
+    async def handle(self, tp: TopicPartition, records: list) -> None:
+        for r in records:
+            await self._record(tp.partition, r)
+
+    async def after_poll(self) -> None:
+        await self._start_loaded()
+        if time.monotonic() >= self._next_proof:
+            self._next_proof = time.monotonic() + self.cluster.fence_check_s
+            await self._prove_generation()
+
+    async def leaving(self) -> None:
+        await self._release(list(self.partitions))
 
     # -- rebalance callbacks (awaited by aiokafka before it rejoins / after it joined) -------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
@@ -145,11 +152,11 @@ class CameraOwnership(ConsumerRebalanceListener):
         if cam is not None:
             await self._start({partition: [cam]})
 
-    def _parse(self, cid: str, partition: int, offset: int, value: bytes) -> CameraConfig | None:
-        where = f"{self.cfg.cluster.control_topic}[{partition}]@{offset}"
+    def _parse(self, cid: str, partition: int, offset: int, value: bytes) -> Camera | None:
+        where = f"{self.cluster.control_topic}[{partition}]@{offset}"
         try:
-            cam = CameraConfig.model_validate_json(value)
-            problems = [f"{loc}: {msg}" for loc, msg in camera_problems(self.cfg, cam, "camera", self._catalogue)]
+            cam, found = self.parse(value)
+            problems = [f"{loc}: {msg}" for loc, msg in found]
             if cam.id != cid:
                 problems.append(f"camera.id: {cam.id!r} differs from the record key {cid!r}")
         except ValidationError as exc:
@@ -165,17 +172,17 @@ class CameraOwnership(ConsumerRebalanceListener):
         assert self.consumer is not None
         ready = []
         for p, part in self.partitions.items():
-            if not part.loaded and await self.consumer.position(TopicPartition(self.cfg.cluster.control_topic, p)) >= part.end:
+            if not part.loaded and await self.consumer.position(TopicPartition(self.cluster.control_topic, p)) >= part.end:
                 part.loaded = True
                 ready.append(p)
         if ready:  # one read of the state topic for every partition that finished loading
             await self._start({p: list(self.partitions[p].cameras.values()) for p in ready})
 
-    async def _start(self, by_partition: dict[int, list[CameraConfig]]) -> None:
+    async def _start(self, by_partition: dict[int, list[Camera]]) -> None:
         cams = [c for cs in by_partition.values() for c in cs]
         if not cams:
             return
-        states = await state_of(self.cfg.kafka.bootstrap_servers, self.cfg.cluster.state_topic,
+        states = await state_of(self.kafka.bootstrap_servers, self.cluster.state_topic,
                                 sorted(by_partition), {x.id for x in cams})
         where = {c.id: p for p, cs in by_partition.items() for c in cs}
         await self.host.start_cameras(cams, self.generation, where, states)
@@ -207,14 +214,14 @@ class CameraOwnership(ConsumerRebalanceListener):
         those a newer owner has overtaken; its first commit then is refused and it stops.
         """
         assert self.consumer is not None
-        owned = [TopicPartition(self.cfg.cluster.control_topic, p) for p in self.partitions]
+        owned = [TopicPartition(self.cluster.control_topic, p) for p in self.partitions]
         if not owned:
             return
         try:
             positions = {tp: await self.consumer.position(tp) for tp in owned}
             # aiokafka retries a commit for as long as the coordinator is unreachable: bounded,
             # so the silence is logged and measured while it lasts.
-            await asyncio.wait_for(self.consumer.commit(positions), self.cfg.cluster.session_timeout_ms / 1000)
+            await asyncio.wait_for(self.consumer.commit(positions), self.cluster.session_timeout_ms / 1000)
         except CommitFailedError as exc:
             CLUSTER_FENCED_SELF.inc()
             log.error("cluster.fenced", worker=self.worker, generation=self.generation, reason=f"offset commit refused: {exc}",
@@ -252,12 +259,12 @@ async def state_of(bootstrap: str, topic: str, partitions: list[int], cameras: s
 class ClusterRecords:
     """The worker's writes to the state and status topics, each to its camera's partition."""
 
-    def __init__(self, cfg: ServiceConfig, worker: str) -> None:
-        self.cfg, self.worker = cfg, worker
+    def __init__(self, kafka: KafkaConfig, cluster: ClusterConfig, worker: str) -> None:
+        self.kafka, self.cluster, self.worker = kafka, cluster, worker
         self.producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        k = self.cfg.kafka
+        k = self.kafka
         self.producer = AIOKafkaProducer(bootstrap_servers=k.bootstrap_servers, client_id=f"{k.client_id}-{self.worker}",
                                          acks="all", enable_idempotence=k.idempotent, linger_ms=0)
         await self.producer.start()
@@ -271,11 +278,11 @@ class ClusterRecords:
         """Write a camera's open incidents; waits for the broker's ack (False after `timeout_s`)."""
         value = {"camera": camera_id, "worker": self.worker, "generation": generation, "at": time.time(),
                  "open": open_incidents}
-        return await self._send(self.cfg.cluster.state_topic, camera_id, partition, value, timeout_s)
+        return await self._send(self.cluster.state_topic, camera_id, partition, value, timeout_s)
 
     async def status(self, camera_id: str, partition: int, generation: int, view: dict, timeout_s: float = 5.0) -> bool:
         value = {"camera": camera_id, "worker": self.worker, "generation": generation, "at": time.time(), **view}
-        return await self._send(self.cfg.cluster.status_topic, camera_id, partition, value, timeout_s)
+        return await self._send(self.cluster.status_topic, camera_id, partition, value, timeout_s)
 
     async def _send(self, topic: str, key: str, partition: int, value: dict, timeout_s: float) -> bool:
         assert self.producer is not None

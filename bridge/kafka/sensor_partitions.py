@@ -19,13 +19,15 @@ import time
 import zlib
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from bridge.kafka.topics import group_consumer, read_to_end
+from bridge.kafka.cluster_config import ClusterConfig
+from bridge.kafka.dispatch import KafkaConfig
+from bridge.kafka.group_consumer import GroupSpec, GroupStage
+from bridge.kafka.topics import read_to_end
+from bridge.sensor_feed import SensorRuntime
 from ingest.sensor_decode import Reading
-from xueliang.config import ServiceConfig
-from xueliang.sensor_feed import SensorRuntime
 
 log = structlog.get_logger(__name__)
 
@@ -47,17 +49,18 @@ def decode(value: bytes) -> Reading:
                    base64.b64decode(d["raw"]), d["topic"])
 
 
-class SensorStage(ConsumerRebalanceListener):
-    def __init__(self, cfg: ServiceConfig, runtime: SensorRuntime, worker: str, partitions: int) -> None:
-        self.cfg, self.runtime, self.worker, self.partitions = cfg, runtime, worker, partitions
-        self.topic = cfg.cluster.readings_topic
+class SensorStage(GroupStage):
+    def __init__(self, kafka: KafkaConfig, cluster: ClusterConfig, runtime: SensorRuntime, worker: str,
+                 partitions: int) -> None:
+        self.kafka, self.cluster, self.runtime = kafka, cluster, runtime
+        self.worker, self.partitions = worker, partitions
+        self.topic = cluster.readings_topic
         self.producer: AIOKafkaProducer | None = None
-        self.consumer: AIOKafkaConsumer | None = None
         runtime.engines = {}
         runtime.forward = self.forward
 
     async def start(self) -> None:
-        k = self.cfg.kafka
+        k = self.kafka
         self.producer = AIOKafkaProducer(bootstrap_servers=k.bootstrap_servers, acks="all", linger_ms=k.linger_ms,
                                          enable_idempotence=k.idempotent, client_id=f"{k.client_id}-{self.worker}")
         await self.producer.start()
@@ -70,29 +73,20 @@ class SensorStage(ConsumerRebalanceListener):
         await asyncio.gather(*futs)
 
     async def run(self) -> None:
-        c, k = self.cfg.cluster, self.cfg.kafka
-        self.consumer = group_consumer(k.bootstrap_servers, c.sensor_group, f"{k.client_id}-{self.worker}-sensors",
-                                       session_timeout_ms=c.session_timeout_ms,
-                                       heartbeat_interval_ms=c.heartbeat_interval_ms)
-        await self.consumer.start()
-        self.consumer.subscribe([self.topic], listener=self)
+        c, k = self.cluster, self.kafka
         try:
-            while True:
-                batch = await self.consumer.getmany(timeout_ms=500, max_records=1000)
-                for tp, records in batch.items():
-                    engine = self.runtime.engines.get(tp.partition)
-                    if not records:
-                        continue
-                    if engine is None:  # fetched while the engine is being rebuilt: read again later
-                        if tp in self.consumer.assignment():
-                            self.consumer.seek(tp, records[0].offset)
-                        continue
-                    await self.runtime.evaluate([decode(r.value) for r in records], engine)
-                    await self.consumer.commit({tp: records[-1].offset + 1})
+            await self.consume(GroupSpec(k.bootstrap_servers, c.sensor_group, f"{k.client_id}-{self.worker}-sensors",
+                                         self.topic, c.session_timeout_ms, c.heartbeat_interval_ms))
         finally:
-            await self.consumer.stop()
             if self.producer is not None:
                 await self.producer.stop()
+
+    def takes(self, tp: TopicPartition) -> bool:
+        return self.runtime.engines.get(tp.partition) is not None  # None: its engine is being rebuilt
+
+    async def handle(self, tp: TopicPartition, records: list) -> None:
+        await self.runtime.evaluate([decode(r.value) for r in records], self.runtime.engines[tp.partition])
+        await self.commit_batch(tp, records)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
@@ -102,19 +96,19 @@ class SensorStage(ConsumerRebalanceListener):
         assert self.consumer is not None
         now = time.time()
         for tp in assigned:
-            sensors = {d.id for d in self.cfg.sensors.devices if partition_of(d.id, self.partitions) == tp.partition}
+            sensors = {sid for sid in self.runtime.devices if partition_of(sid, self.partitions) == tp.partition}
             engine = self.runtime.new_engine(sensors, started_at=now)
             committed = await self.consumer.committed(tp) or 0
             replayed = 0
             if committed:
                 try:
-                    history = await read_to_end(self.cfg.kafka.bootstrap_servers, [tp], {tp: committed},
+                    history = await read_to_end(self.kafka.bootstrap_servers, [tp], {tp: committed},
                                                 committed_only=False)
                 except KafkaError as exc:
                     log.error("sensors.rebuild_failed", partition=tp.partition, error=repr(exc))
                     history = []
                 recent = [decode(r.value) for r in history]
-                recent = [r for r in recent if r.arrival_time >= now - self.cfg.cluster.sensor_rebuild_s]
+                recent = [r for r in recent if r.arrival_time >= now - self.cluster.sensor_rebuild_s]
                 await self.runtime.evaluate(recent, engine, emit=False)
                 replayed = len(recent)
             self.runtime.engines[tp.partition] = engine

@@ -1,10 +1,12 @@
-"""Wiring of what keeps a long-running service sound: the disk guard and outbox writer, retention,
-readiness and the login limiter (docs/reliability.md). `Service` makes one and starts its tasks."""
+"""What keeps a long-running service sound, built from the config in one place: the disk guard and
+outbox writer, retention, readiness and the login limiter (docs/reliability.md). The service makes
+one `Reliability` and starts its tasks."""
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import structlog
 
@@ -16,13 +18,34 @@ from bridge.store.parked_records import parked_count
 from bridge.store.outbox_writer import OutboxWriter, Stored
 from bridge.http.readiness import Readiness
 from bridge.store.retention import Retention
-from xueliang.config import ServiceConfig
+from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, RetentionConfig
 
 log = structlog.get_logger(__name__)
 
 
+class UpkeepSettings(Protocol):
+    """What the upkeep reads of the service's config (the root passes its `ServiceConfig`)."""
+
+    disk: DiskGuardConfig
+    retention: RetentionConfig
+    readiness: ReadinessConfig
+    api: Any  # `api.auth.login_limit`: the login limiter's settings
+
+    @property
+    def outbox_path(self) -> Path: ...
+
+    @property
+    def evidence_dir(self) -> Path: ...
+
+    @property
+    def deadletters_path(self) -> Path: ...
+
+    @property
+    def console_db_path(self) -> Path: ...
+
+
 class Reliability:
-    def __init__(self, cfg: ServiceConfig, store: EventStore, on_stored: Stored) -> None:
+    def __init__(self, cfg: UpkeepSettings, store: EventStore, on_stored: Stored) -> None:
         self.cfg, self.store = cfg, store
         self.guard = DiskGuard(cfg.disk, cfg.outbox_path.parent, cfg.evidence_dir)
         self.guard.check()
