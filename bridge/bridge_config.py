@@ -14,7 +14,7 @@ from bridge.location.grid import CodeScheme
 from bridge.merging.rewrite import MergeConfig
 from bridge.reliability_config import LoginLimitConfig
 
-__all__ = ["ApiConfig", "AuthConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
+__all__ = ["ApiConfig", "AuthConfig", "ClipConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
            "ClocksConfig", "LocationConfig", "MapConfig", "MergeConfig", "OutboxConfig"]
 
 
@@ -45,6 +45,12 @@ class OutboxConfig(_Strict):
 
 class EvidenceConfig(_Strict):
     dir: Path | None = Field(None, description="Directory of evidence snapshots; default: `<data_dir>/evidence`.")
+
+
+class ClipConfig(_Strict):
+    enabled: bool = Field(True, description="Keep a ring of the encoded stream and attach a clip to each incident.")
+    before_s: float = Field(10.0, ge=0, le=60, description="Seconds of video before the opening.")
+    after_s: float = Field(5.0, ge=0, le=60, description="Seconds after the opening; the clip follows in an `updated` event.")
 
 
 class AuthConfig(_Strict):

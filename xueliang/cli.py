@@ -158,7 +158,7 @@ def cmd_geo_convert(args: argparse.Namespace) -> int:
 def cmd_sensors_simulate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     from xueliang.logs import setup_logging
-    from xueliang.simulate import simulate
+    from ingest.sensor_simulator import simulate
 
     setup_logging(cfg.log.level, cfg.log.format)
     try:

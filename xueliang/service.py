@@ -44,7 +44,7 @@ from xueliang.cluster import CameraOwnership, ClusterRecords
 from xueliang.camera_registry import ensure_cluster_topics
 from xueliang.sensor_stage import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
-from xueliang.console_live import ConsoleLive
+from bridge.http.live.console_live import ConsoleLive
 from xueliang.service_metrics import CLUSTER_ADOPTED
 from xueliang.cluster_feedback import IncidentDirectory
 from xueliang.feedback_actions import FeedbackHandler
@@ -52,7 +52,7 @@ from xueliang.pipeline import CameraPipeline
 from xueliang.reliability import Reliability
 from xueliang.resume import carry_over
 from xueliang.sensor_feed import SensorRuntime
-from xueliang.tuning_bench import Bench, apply_saved
+from xueliang.bench_wiring import Bench, apply_saved
 from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)
