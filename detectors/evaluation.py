@@ -27,17 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors.detector_config import MAIN_MODEL_PREFIX, class_rules
-
-
-class LabelError(ValueError):
-    """All problems of one label file, each as (field path, message)."""
-
-    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
-        self.path, self.problems = path, problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}" for loc, msg in self.problems]
+from ingest.config_problems import ConfigError, field_path
 
 
 class Occurrence(BaseModel):
@@ -87,12 +77,11 @@ class RuleScore:
 
 
 def load_labels(path: Path) -> LabelFile:
+    """The label file, its clips' paths made absolute; ConfigError naming every problem."""
     try:
         labels = LabelFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
-        problems = [(".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in e["loc"]).replace(".[", "["), e["msg"])
-                    for e in exc.errors()]
-        raise LabelError(path, problems) from None
+        raise ConfigError(path, [(field_path(e["loc"]), e["msg"]) for e in exc.errors()]) from None
     for clip in labels.clips:
         if clip.source and not Path(clip.source).is_absolute():
             clip.source = str((path.parent / clip.source).resolve())

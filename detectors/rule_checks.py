@@ -11,6 +11,13 @@ from typing import Any
 from shapely.geometry import Polygon
 
 
+def check_unique_names(zones: list, rules: list) -> None:
+    """ValueError unless a camera's zone names and its rule ids are each unique."""
+    for what, names in (("zone names", [z.name for z in zones]), ("rule ids", [r.id for r in rules])):
+        if len(set(names)) != len(names):
+            raise ValueError(f"{what} must be unique, got {names}")
+
+
 def unknown_category(code: str, catalogue: Any | None) -> str | None:
     """The problem of a category code not in the catalogue; None when it is (or there is no catalogue)."""
     if catalogue is None or code in catalogue:

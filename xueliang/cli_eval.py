@@ -11,7 +11,7 @@ from pathlib import Path
 
 from detectors.evaluation import LabelFile, RuleScore, score_clips
 from xueliang.cli import EXIT_CONFIG, _load
-from xueliang.config import ServiceConfig
+from xueliang.config import ConfigError, ServiceConfig
 
 
 def evaluate(cfg: ServiceConfig, labels: LabelFile) -> dict[str, RuleScore]:
@@ -38,7 +38,7 @@ def with_model(cfg: ServiceConfig, name: str) -> ServiceConfig:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    from detectors.evaluation import LabelError, load_labels, table
+    from detectors.evaluation import load_labels, table
     from xueliang.logs import setup_logging
 
     setup_logging("warning", cfg.log.format)
@@ -46,7 +46,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         labels = load_labels(Path(args.labels))
         for clip in labels.clips:
             cfg.camera(clip.camera)
-    except LabelError as exc:
+    except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return EXIT_CONFIG
     except KeyError as exc:

@@ -10,7 +10,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -23,6 +22,7 @@ from bridge.bridge_config import (ApiConfig, ClipConfig, EvidenceConfig, Feedbac
                            MergeConfig, OutboxConfig)
 from detectors.detection_hash import detection_hash
 from detectors.detector_config import RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
+from ingest.config_problems import ConfigError, validation_problems
 from ingest.stream_config import VideoInputConfig
 from ingest.sensor_input_config import MqttConfig
 from ingest.video import is_network_url
@@ -30,7 +30,8 @@ from detectors.readers.reader_config import READER_TYPES, PrivacyConfig, ReaderC
 from detectors.sensor_rule_config import SENSOR_RULE_TYPES
 from detectors.model_check import camera_model_problems, main_model_problems
 from detectors.quality import QualityConfig
-from detectors.rule_checks import camera_rule_problems, category_problems, unknown_category
+from detectors.rule_checks import camera_rule_problems, category_problems, check_unique_names, unknown_category
+from detectors.schedule import Timezone
 from xueliang import config_env
 from detectors.gate_config import ChangeGateConfig
 from xueliang.cluster_config import ClusterConfig
@@ -48,7 +49,7 @@ class CameraConfig(_Strict):
     url: str = Field(description="RTSP URL (credentials allowed; they are never shown) or a video file path.")
     analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames per second the detectors look at.")
     location: LocationConfig = Field(description="Where the camera stands; events without a finer location use it.")
-    timezone: str = Field("Asia/Shanghai", description="IANA timezone of the camera: rules' active hours are local times.")
+    timezone: Timezone = Field("Asia/Shanghai", description="IANA timezone of the camera: rules' active hours are local times.")
     objects: dict[str, ObjectFilterConfig] = Field(
         default_factory=dict, description="Per-class detection filters (score, area, aspect), keyed by class name."
     )
@@ -84,22 +85,8 @@ class CameraConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
-        zones = [z.name for z in self.zones]
-        if len(set(zones)) != len(zones):
-            raise ValueError(f"zone names must be unique, got {zones}")
-        ids = [r.id for r in self.rules]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"rule ids must be unique, got {ids}")
+        check_unique_names(self.zones, self.rules)
         return self
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai") from None
-        return name
 
     @property
     def uses_scene(self) -> bool:
@@ -220,25 +207,6 @@ class ServiceConfig(_Strict):
 ENV_ONLY = Path("<environment>")
 
 
-class ConfigError(Exception):
-    """All problems of one config file, each as (field path, message)."""
-
-    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}" for loc, msg in self.problems]
-
-
-def _loc(parts: tuple) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> ServiceConfig:
     """Read, validate and cross-check a config file; raise ConfigError listing every problem.
 
@@ -265,13 +233,7 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     try:
         cfg = ServiceConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            # Pydantic puts the rule's discriminator tag in the path; drop the noise.
-            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES + SENSOR_RULE_TYPES + READER_TYPES)
-            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                loc += ("type",)
-            problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
+        problems = validation_problems(exc, RULE_TYPES + SENSOR_RULE_TYPES + READER_TYPES)
         raise ConfigError(path, config_env.blame(problems, applied)) from None
     _resolve_paths(cfg, path.parent)
     problems = cross_check(cfg)
