@@ -1,8 +1,10 @@
 """The root config model: one YAML file, validated at start-up.
 
-Each package owns the models of its part (`ingest.stream_config`, `detectors.detector_config`, `bridge.bridge_config`);
-this module composes them and adds the checks that span parts (a rule's zone exists, a rule's
-category is in the catalogue). Every error names the file and the field path.
+Each package owns the models of its part (`ingest.stream_config`, `detectors.detector_config`, `bridge.bridge_config`)
+and the checks of its part (`detectors.rule_checks`: a rule's zone exists, its category is in the
+catalogue; `detectors.model_check`: the models it names are registered and have its classes);
+this module composes the models, runs those checks on the whole config and adds the ones that
+span parts (a sensor's cameras, files it names). Every error names the file and the field path.
 """
 from __future__ import annotations
 
