@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import DATA_DIR, REPO, TABLE_STAYS
 from xueliang.config import load_config
 from detectors.evaluation import load_labels
-from xueliang.cli_eval import evaluate
+from xueliang.backtest_wiring import evaluate
 from xueliang.replay import replay
 
 

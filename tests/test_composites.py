@@ -16,7 +16,7 @@ from tests.composites import TABLE, Paste, bottle_patch, make_composite
 from tests.helpers import DATA_DIR, REPO
 from xueliang.config import load_config
 from detectors.evaluation import LabelFile
-from xueliang.cli_eval import evaluate
+from xueliang.backtest_wiring import evaluate
 
 FLOOR = [[0, 0.6], [1, 0.6], [1, 1], [0, 1]]
 

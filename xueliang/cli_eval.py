@@ -1,32 +1,16 @@
 """`xueliang eval`: backtest the rules on labelled clips, or compare models on them side by side.
 
-The scoring is `detectors.evaluation`'s; the root hands it the replay of each clip (`evaluate`)."""
+The scoring is `detectors.evaluation`'s, wired with the replay in `xueliang.backtest_wiring`."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 
-from detectors.evaluation import LabelFile, RuleScore, score_clips
+from detectors.evaluation import LabelFile
 from xueliang.cli import EXIT_CONFIG, _load
 from xueliang.config import ConfigError, ServiceConfig
-
-
-def evaluate(cfg: ServiceConfig, labels: LabelFile) -> dict[str, RuleScore]:
-    """Each labelled clip replayed through the live code path, every rule of its camera scored."""
-    from xueliang.replay import replay
-    from xueliang.wiring import build_core
-
-    core = build_core(cfg)
-
-    def events(clip) -> list[dict]:
-        out = io.StringIO()
-        replay(cfg, clip.camera, out, source=clip.source, core=core)
-        return [json.loads(line) for line in out.getvalue().splitlines()]
-
-    return score_clips(labels, cfg.camera, events)
 
 
 def with_model(cfg: ServiceConfig, name: str) -> ServiceConfig:
@@ -54,6 +38,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.model:
         return eval_compare(cfg, labels, args)
+    from xueliang.backtest_wiring import evaluate
+
     scores = evaluate(cfg, labels)
     if args.json:
         Path(args.json).write_text(json.dumps({rule: s.as_dict() for rule, s in scores.items()}, indent=2,
@@ -69,6 +55,7 @@ def eval_compare(cfg: ServiceConfig, labels: LabelFile, args: argparse.Namespace
     from detectors.model_check import camera_model_problems, main_model_problems
     from detectors.model_store import ModelMissing
     from detectors.registry import Registry
+    from xueliang.backtest_wiring import evaluate
 
     models = list(dict.fromkeys(args.model))
     catalogue = Catalogue.load(cfg.catalogue)

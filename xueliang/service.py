@@ -52,7 +52,7 @@ from xueliang.pipeline import CameraPipeline
 from xueliang.reliability import Reliability
 from xueliang.resume import carry_over
 from xueliang.sensor_feed import SensorRuntime
-from xueliang.bench_wiring import Bench, apply_saved
+from xueliang.backtest_wiring import Bench, apply_saved
 from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)

@@ -3,7 +3,7 @@ models, backtest it on a recorded clip through the replay code path, save it as 
 and apply it to that camera only, roll back.
 
 The config models, their cross-checks and the replay belong to the composition root: it hands
-them in as `BenchSteps` (xueliang/bench_wiring.py); the service config and camera configs are
+them in as `BenchSteps` (xueliang/backtest_wiring.py); the service config and camera configs are
 used duck-typed (`model_copy`, `camera(id)`, `detection_hash(model, tracker)`, ...).
 
 Backtests run one at a time in their own thread with their own detector instance, so they never

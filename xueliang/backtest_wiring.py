@@ -1,8 +1,11 @@
-"""The tuning bench (bridge/http/console/tuning_bench.py) wired with the root's steps: a camera as it
-would run with an edited tuning, validated by the config models and their cross-checks; the replay
-its backtests run."""
+"""The backtests wired with the root's replay: the tuning bench (bridge/http/console/tuning_bench.py)
+with its steps (a camera as it would run with an edited tuning, validated by the config models and
+their cross-checks; the replay), and `xueliang eval`'s scoring of labelled clips
+(detectors/evaluation.py) with each clip's replay."""
 from __future__ import annotations
 
+import io
+import json
 import re
 from collections.abc import Awaitable, Callable
 
@@ -12,6 +15,7 @@ from bridge.http.console import tuning_bench
 from bridge.http.console.tuning_routes import CameraTuning, Problems
 from bridge.store.audit import ConsoleDb
 from detectors.detector_config import RULE_TYPES
+from detectors.evaluation import LabelFile, LabelledClip, RuleScore, score_clips
 from xueliang.config import CameraConfig, ServiceConfig, cross_check
 from xueliang.replay import replay
 from xueliang.wiring import build_core
@@ -55,3 +59,15 @@ class Bench(tuning_bench.Bench):
     def __init__(self, cfg: ServiceConfig, db: ConsoleDb, apply: Callable[[CameraConfig], Awaitable[None]],
                  running: dict[str, int] | None = None) -> None:
         super().__init__(cfg, db, apply, running, steps=STEPS)
+
+
+def evaluate(cfg: ServiceConfig, labels: LabelFile) -> dict[str, RuleScore]:
+    """Each labelled clip replayed through the live code path, every rule of its camera scored."""
+    core = build_core(cfg)
+
+    def events(clip: LabelledClip) -> list[dict]:
+        out = io.StringIO()
+        replay(cfg, clip.camera, out, source=clip.source, core=core)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    return score_clips(labels, cfg.camera, events)
