@@ -14,7 +14,7 @@ from bridge.location.grid import CodeScheme
 from bridge.merging.rewrite import MergeConfig
 from bridge.reliability_config import LoginLimitConfig
 
-__all__ = ["ApiConfig", "AuthConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
+__all__ = ["ApiConfig", "AuthConfig", "ClipConfig", "DeadLetterConfig", "EvidenceConfig", "FeedbackConfig", "GridLayerConfig", "KafkaConfig",
            "ClocksConfig", "LocationConfig", "MapConfig", "MergeConfig", "OutboxConfig"]
 
 
@@ -45,6 +45,17 @@ class OutboxConfig(_Strict):
 
 class EvidenceConfig(_Strict):
     dir: Path | None = Field(None, description="Directory of evidence snapshots; default: `<data_dir>/evidence`.")
+
+
+class ClipConfig(_Strict):
+    enabled: bool = Field(True, description="Keep a ring of the encoded stream and attach a clip to each incident.")
+    before_s: float = Field(10.0, ge=0, le=60, description="Seconds of video before the opening.")
+    after_s: float = Field(5.0, ge=0, le=60, description="Seconds after the opening; the clip follows in an `updated` event.")
+
+
+class DeadLetterConfig(_Strict):
+    path: Path | None = Field(None, description="SQLite file of rejected messages; default: `<data_dir>/deadletters.sqlite3`.")
+    max_rows: int = Field(1_000_000, ge=1000, description="Oldest rejected messages beyond this many are deleted (their counts stay).")
 
 
 class AuthConfig(_Strict):

@@ -41,7 +41,7 @@ class Inspected:
     end2end: bool
 
 
-def _names(raw) -> list[str] | None:
+def class_names(raw) -> list[str] | None:
     """Class names from metadata: a dict {id: name} (maybe as text) or a list, ids 0..n-1."""
     if isinstance(raw, str):
         raw = ast.literal_eval(raw)
@@ -82,7 +82,7 @@ def inspect(path: Path) -> Inspected:
             raise ImportRefused(f"{path}: a folder but not an OpenVINO export (no .xml inside)")
         meta_file = path / "metadata.yaml"
         meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else {}
-        return Inspected("openvino", meta.get("task"), _names(meta.get("names")), _size(meta.get("imgsz")),
+        return Inspected("openvino", meta.get("task"), class_names(meta.get("names")), _size(meta.get("imgsz")),
                          _truthy(meta.get("end2end", False)))
     if not path.is_file():
         raise ImportRefused(f"{path}: no such file or folder")
@@ -97,7 +97,7 @@ def inspect(path: Path) -> Inspected:
         meta = session.get_modelmeta().custom_metadata_map
         shape = session.get_inputs()[0].shape
         static = shape[2] if len(shape) == 4 and isinstance(shape[2], int) and shape[2] == shape[3] else None
-        return Inspected("onnx", meta.get("task"), _names(meta.get("names")), static or _size(meta.get("imgsz")),
+        return Inspected("onnx", meta.get("task"), class_names(meta.get("names")), static or _size(meta.get("imgsz")),
                          _truthy(meta.get("end2end", False)))
     if suffix == ".pt":
         import torch
@@ -113,10 +113,42 @@ def inspect(path: Path) -> Inspected:
         train = ckpt.get("train_args") or {}
         # The head decides (a checkpoint without train_args gets Ultralytics' default task, `detect`).
         task = guess_model_task(model.yaml) if isinstance(getattr(model, "yaml", None), dict) else None
-        return Inspected("pt", task or getattr(model, "task", None), _names(getattr(model, "names", None)),
+        return Inspected("pt", task or getattr(model, "task", None), class_names(getattr(model, "names", None)),
                          _size(train.get("imgsz")) or 640, bool(getattr(model, "end2end", False)))
     raise ImportRefused(f"{path}: not a model: give an Ultralytics checkpoint (.pt), an ONNX file (.onnx) "
                         "or an OpenVINO export folder (*_openvino_model)")
+
+
+def read_class_file(path: Path) -> list[str]:
+    """Class names in class-id order: one a line, or YAML (a list, {id: name}, or a dataset file's `names`)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        doc = yaml.safe_load(text)
+        doc = doc.get("names", doc) if isinstance(doc, dict) and "names" in doc else doc
+        names = class_names(doc) if isinstance(doc, (list, dict)) else None
+        if not names:
+            raise ImportRefused(f"{path}: no class names (a list, a mapping id -> name, or `names:`)")
+        return names
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def given_classes(classes: str | None, classes_file: Path | None) -> list[str] | None:
+    """The class names an import was given: comma-separated, or a class file (not both); None: the model's."""
+    if classes and classes_file:
+        raise ImportRefused("give --classes or --classes-file, not both")
+    if classes_file:
+        return read_class_file(classes_file)
+    return [c.strip() for c in classes.split(",")] if classes else None
+
+
+def import_report(entry: ModelEntry) -> list[str]:
+    """What an import registered and how its check on the bundled frame went, for people."""
+    shown = ", ".join(entry.classes[:12]) + (", ..." if len(entry.classes) > 12 else "")
+    checks = {b: v for b, v in entry.validation.items() if isinstance(v, dict)}
+    return [f"imported {entry.name}: {entry.source.kind}, {len(entry.classes)} classes ({shown}), imgsz {entry.imgsz}, "
+            f"exported for {', '.join(sorted(entry.exports))}, sha256 {entry.sha256[:12]}",
+            f"checked on {entry.validation.get('frame')}: " +
+            ", ".join(f"{b} {v['detections']} detection(s) in {v['seconds']} s" for b, v in checks.items())]
 
 
 def bundled_frame() -> Path:

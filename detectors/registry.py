@@ -181,6 +181,13 @@ class Registry:
         return entry
 
 
+def entry_table(entries: list[ModelEntry]) -> list[str]:
+    """The registered models as a table for people (`xueliang models list`), a header first."""
+    rows = [f"{'name':<20} {'source':<8} {'classes':>7} {'imgsz':>5}  {'sha256':<12}  {'backends':<20} imported"]
+    return rows + [f"{e.name:<20} {e.source.kind:<8} {len(e.classes):>7} {e.imgsz:>5}  {e.sha256[:12]:<12}  "
+                   f"{','.join(sorted(e.exports)):<20} {e.imported_at or '-'}" for e in entries]
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 

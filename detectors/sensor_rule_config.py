@@ -1,6 +1,8 @@
 """Config models owned by `detectors` for sensor rules. Every time is in seconds."""
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,3 +89,19 @@ SensorRuleConfig = Annotated[
     ThresholdRuleConfig | AlarmRuleConfig | RateRuleConfig | OfflineRuleConfig | BatteryRuleConfig,
     Field(discriminator="type"),
 ]
+
+
+def sensor_rules_hash(kind: str, rules: list) -> str:
+    """Short hash of what decides what a sensor reports (its kind and rules); events carry it."""
+    doc = {"kind": kind, "rules": [r.model_dump() for r in rules]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def check_rule_values(devices: list, produced: set[str]) -> None:
+    """ValueError naming the first rule (`devices[i].rules[j].value`) whose value no topic produces."""
+    for i, d in enumerate(devices):
+        for j, r in enumerate(d.rules):
+            value = getattr(r, "value", None)
+            if value is not None and value not in produced:
+                raise ValueError(f"devices[{i}].rules[{j}].value: no topic's profile produces {value!r}; "
+                                 f"values produced: {sorted(produced)}")

@@ -181,3 +181,7 @@ class SensorInputConfig(_Strict):
 
     def all_profiles(self) -> dict[str, DecoderProfile]:
         return {**BUILTIN_PROFILES, **self.profiles}
+
+    def produced_values(self) -> set[str]:
+        """The reading values the subscribed topics' profiles produce."""
+        return {v for t in self.topics for v in self.all_profiles()[t.profile].values}

@@ -19,7 +19,7 @@ from bridge.store.outbox import EventStore
 from bridge.http.security import AuthContext
 from tests.helpers import DATA_DIR, REPO
 from xueliang.config import CameraConfig, load_config
-from xueliang.tuning_bench import Bench
+from xueliang.backtest_wiring import Bench
 
 BUNDLED_CLIP = REPO / "configs" / "media" / "table-stays.mp4"
 

@@ -137,7 +137,7 @@ def test_a_brightness_jump_does_not_turn_gating_off(detector):
 def test_tuning_bench_shows_the_changed_parts_and_the_region_run():
     from bridge.http.console.tuning_routes import Clip
     from detectors.change_gate import ChangeGate
-    from xueliang.tuning_bench import Job
+    from bridge.http.console.tuning_bench import Job
 
     job = Job("j1", "lane", Clip(index=0, name="lane.mp4", duration_s=60.0), "abc")
     assert job.view().gate is None  # no gate (off, or nothing analysed yet)

@@ -15,7 +15,8 @@ import pytest
 
 from tests.helpers import DATA_DIR, REPO, TABLE_STAYS
 from xueliang.config import load_config
-from xueliang.evaluate import evaluate, load_labels
+from detectors.evaluation import load_labels
+from xueliang.backtest_wiring import evaluate
 from xueliang.replay import replay
 
 

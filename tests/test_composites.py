@@ -15,7 +15,8 @@ import yaml
 from tests.composites import TABLE, Paste, bottle_patch, make_composite
 from tests.helpers import DATA_DIR, REPO
 from xueliang.config import load_config
-from xueliang.evaluate import LabelFile, evaluate
+from detectors.evaluation import LabelFile
+from xueliang.backtest_wiring import evaluate
 
 FLOOR = [[0, 0.6], [1, 0.6], [1, 1], [0, 1]]
 

@@ -144,7 +144,7 @@ def test_tuning_bench_shows_the_scene_model_of_a_backtest():
     import cv2
 
     from bridge.http.console.tuning_routes import Clip
-    from xueliang.tuning_bench import Job
+    from bridge.http.console.tuning_bench import Job
 
     job = Job("j1", "lane", Clip(index=0, name="lane.mp4", duration_s=60.0), "abc")
     assert job.view().scene_regions is None  # no rule of the camera uses a scene model

@@ -7,7 +7,7 @@ from ingest.sensor_input_config import BUILTIN_PROFILES
 from ingest.sensor_decode import Decoder, Reading
 from tests.helpers import REPO
 from xueliang.config import load_config
-from xueliang.simulate import BEHAVIOUR, payload
+from ingest.sensor_simulator import BEHAVIOUR, payload
 
 
 @pytest.mark.parametrize("kind", sorted(BEHAVIOUR))

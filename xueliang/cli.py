@@ -128,17 +128,7 @@ def cmd_grid_check(args: argparse.Namespace) -> int:
     except GridLayerError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        levels = ", ".join(f"{n} {lv}" for lv, n in report.levels.items())
-        types = ", ".join(f"{n} {t}" for t, n in sorted(report.types.items()))
-        print(f"{report.layer}: {report.features} features ({levels}); grid types: {types}")
-        for p in report.problems:
-            at = f" at {p.at[0]}, {p.at[1]}" if p.at else ""
-            print(f"  {p.kind}: {p.message}{at}")
-        print(f"{report.layer}: " + ("ok: no overlap, no gap, full coverage" if report.ok
-                                     else f"{len(report.problems)} problem(s)"))
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else "\n".join(report.lines()))
     return 0 if report.ok else 1
 
 
@@ -158,7 +148,7 @@ def cmd_geo_convert(args: argparse.Namespace) -> int:
 def cmd_sensors_simulate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     from xueliang.logs import setup_logging
-    from xueliang.simulate import simulate
+    from ingest.sensor_simulator import simulate
 
     setup_logging(cfg.log.level, cfg.log.format)
     try:
@@ -190,8 +180,8 @@ def _token_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 def cmd_tokens(args: argparse.Namespace) -> int:
     import getpass
 
-    from bridge.store.audit import ConsoleDb
-    from bridge.http.auth import TokenFileError, new_token, read_token_file, write_token_file
+    from bridge.http.auth import TokenFileError, new_token, read_token_file
+    from bridge.http.token_admin import add_token, cameras_problem, revoke_tokens, token_lines, token_yaml
 
     path, db_path = _token_paths(args)
     try:
@@ -201,34 +191,25 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     actor = f"cli:{getpass.getuser()}"
     if args.tokens_command == "list":
-        for t in tokens:
-            cams = ",".join(t.cameras) if t.cameras else "-"
-            print(f"{t.id}  {t.role:<8} {t.name:<20} cameras={cams}  created={t.created_at}")
+        for line in token_lines(tokens):
+            print(line)
         return 0
     if args.tokens_command == "revoke":
-        keep = [t for t in tokens if t.name != args.name and t.id != args.name]
-        if len(keep) == len(tokens):
+        count = revoke_tokens(path, db_path, tokens, args.name, actor)
+        if not count:
             print(f"{path}: no token named or with id {args.name!r}", file=sys.stderr)
             return 1
-        write_token_file(path, keep)
-        ConsoleDb(db_path).record(actor, "token.revoke", args.name, {"count": len(tokens) - len(keep)})
-        print(f"revoked {len(tokens) - len(keep)} token(s) of {args.name!r}")
+        print(f"revoked {count} token(s) of {args.name!r}")
         return 0
-    if args.role == "operator" and not args.cameras:
-        print("--cameras: an operator needs the camera ids it may tune (or '*')", file=sys.stderr)
+    problem = cameras_problem(args.role, args.cameras)
+    if problem is not None:
+        print(f"--cameras: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.role != "operator" and args.cameras:
-        print(f"--cameras: only operators are assigned cameras, not {args.role}s", file=sys.stderr)
-        return EXIT_CONFIG
-    token, record = new_token(args.name, args.role, args.cameras)
     if args.print_yaml:  # for `api.auth.tokens` in a config file; nothing is written
-        import yaml
-
-        print(yaml.safe_dump([record.model_dump(exclude_none=True)], allow_unicode=True, sort_keys=False), end="")
+        token, record = new_token(args.name, args.role, args.cameras)
+        print(token_yaml(record), end="")
     else:
-        write_token_file(path, [*tokens, record])
-        ConsoleDb(db_path).record(actor, "token.add", record.id, {"name": args.name, "role": args.role,
-                                                                  "cameras": args.cameras})
+        token, record = add_token(path, db_path, tokens, args.name, args.role, args.cameras, actor)
         print(f"added {args.role} token {record.id} for {args.name!r} to {path}", file=sys.stderr)
     print("the token is shown once; keep it secret:", file=sys.stderr)
     print(token)

@@ -1,4 +1,6 @@
-"""`xueliang eval`: backtest the rules on labelled clips, or compare models on them side by side."""
+"""`xueliang eval`: backtest the rules on labelled clips, or compare models on them side by side.
+
+The scoring is `detectors.evaluation`'s, wired with the replay in `xueliang.backtest_wiring`."""
 from __future__ import annotations
 
 import argparse
@@ -6,13 +8,21 @@ import json
 import sys
 from pathlib import Path
 
+from detectors.evaluation import LabelFile
 from xueliang.cli import EXIT_CONFIG, _load
-from xueliang.config import ConfigError
+from xueliang.config import ConfigError, ServiceConfig
+
+
+def with_model(cfg: ServiceConfig, name: str) -> ServiceConfig:
+    """The config with another registered model as the main model (at that model's own size)."""
+    if name == cfg.model.name:
+        return cfg
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": name, "imgsz": None})})
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
-    from xueliang.evaluate import load_labels, table
+    from detectors.evaluation import load_labels, table
     from xueliang.logs import setup_logging
 
     setup_logging("warning", cfg.log.format)
@@ -28,38 +38,39 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.model:
         return eval_compare(cfg, labels, args)
-    from xueliang.evaluate import evaluate
+    from xueliang.backtest_wiring import evaluate
 
     scores = evaluate(cfg, labels)
-    doc = {rule: s.as_dict() for rule, s in scores.items()}
     if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+        Path(args.json).write_text(json.dumps({rule: s.as_dict() for rule, s in scores.items()}, indent=2,
+                                              ensure_ascii=False))
     print(table(scores))
     return 0
 
 
-def eval_compare(cfg, labels, args: argparse.Namespace) -> int:
+def eval_compare(cfg: ServiceConfig, labels: LabelFile, args: argparse.Namespace) -> int:
     """`xueliang eval --model A --model B`: the same clips and rules with each model as the main one."""
     from bridge.events.catalogue import Catalogue
+    from detectors.evaluation import compare_table
+    from detectors.model_check import camera_model_problems, main_model_problems
     from detectors.model_store import ModelMissing
     from detectors.registry import Registry
-    from xueliang.evaluate import compare, compare_table, with_model
-    from xueliang.model_check import camera_model_problems, main_model_problems
+    from xueliang.backtest_wiring import evaluate
 
     models = list(dict.fromkeys(args.model))
     catalogue = Catalogue.load(cfg.catalogue)
     for name in models:
-        alt = with_model(cfg, name)
-        problems = main_model_problems(alt)
-        for i, cam in enumerate(alt.cameras):
+        model = with_model(cfg, name).model
+        problems = main_model_problems(cfg.data_dir, model)
+        for i, cam in enumerate(cfg.cameras):
             if any(c.camera == cam.id for c in labels.clips):
-                problems += camera_model_problems(alt, cam, f"cameras[{i}]", catalogue)
+                problems += camera_model_problems(cfg.data_dir, model, cam, f"cameras[{i}]", catalogue)
         if problems:
             for loc, msg in problems:
                 print(f"--model {name}: {loc}: {msg}", file=sys.stderr)
             return EXIT_CONFIG
     try:
-        results = compare(cfg, labels, models)
+        results = {name: evaluate(with_model(cfg, name), labels) for name in models}
     except ModelMissing as exc:
         print(f"eval: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -80,4 +91,3 @@ def add_eval_parser(sub) -> None:
     s.add_argument("--model", action="append", help="compare registered models side by side, each as the main "
                    "model on the same clips (repeat: --model A --model B)")
     s.set_defaults(func=cmd_eval)
-

@@ -31,60 +31,31 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_class_file(path: Path) -> list[str]:
-    """Class names in class-id order: one a line, or YAML (a list, {id: name}, or a dataset file's `names`)."""
-    from detectors.model_import import ImportRefused, _names
-
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        doc = yaml.safe_load(text)
-        doc = doc.get("names", doc) if isinstance(doc, dict) and "names" in doc else doc
-        names = _names(doc) if isinstance(doc, (list, dict)) else None
-        if not names:
-            raise ImportRefused(f"{path}: no class names (a list, a mapping id -> name, or `names:`)")
-        return names
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-
-
 def cmd_import(args: argparse.Namespace) -> int:
-    from detectors.model_import import ImportRefused, import_model
+    from detectors.model_import import ImportRefused, given_classes, import_model, import_report
     from detectors.registry import RegistryError
 
     try:
-        if args.classes and args.classes_file:
-            raise ImportRefused("give --classes or --classes-file, not both")
-        classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
-        if args.classes_file:
-            classes = read_class_file(Path(args.classes_file))
+        classes = given_classes(args.classes, Path(args.classes_file) if args.classes_file else None)
         entry = import_model(Path(args.path), args.name, _data_dir(args), args.backend, classes=classes,
                              imgsz=args.imgsz, replace=args.replace)
     except (ImportRefused, RegistryError, OSError) as exc:
         print(f"models import: {exc}", file=sys.stderr)
         print("models import: nothing was registered", file=sys.stderr)
         return EXIT_CONFIG
-    shown = ", ".join(entry.classes[:12]) + (", ..." if len(entry.classes) > 12 else "")
-    print(f"imported {entry.name}: {entry.source.kind}, {len(entry.classes)} classes ({shown}), imgsz {entry.imgsz}, "
-          f"exported for {', '.join(sorted(entry.exports))}, sha256 {entry.sha256[:12]}")
-    checks = {b: v for b, v in entry.validation.items() if isinstance(v, dict)}
-    print(f"checked on {entry.validation.get('frame')}: " +
-          ", ".join(f"{b} {v['detections']} detection(s) in {v['seconds']} s" for b, v in checks.items()))
+    print("\n".join(import_report(entry)))
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from detectors.registry import Registry, RegistryError
+    from detectors.registry import Registry, RegistryError, entry_table
 
     try:
         entries = Registry(_data_dir(args)).entries()
     except RegistryError as exc:
         print(f"models list: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{'name':<20} {'source':<8} {'classes':>7} {'imgsz':>5}  {'sha256':<12}  {'backends':<20} imported")
-    for e in entries:
-        print(f"{e.name:<20} {e.source.kind:<8} {len(e.classes):>7} {e.imgsz:>5}  {e.sha256[:12]:<12}  "
-              f"{','.join(sorted(e.exports)):<20} {e.imported_at or '-'}")
+    print("\n".join(entry_table(entries)))
     return 0
 
 

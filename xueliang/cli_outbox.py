@@ -11,7 +11,6 @@ import getpass
 import json
 import sys
 from contextlib import closing
-from datetime import datetime, timezone
 
 EXIT_USAGE = 2
 
@@ -32,7 +31,7 @@ def add_parser(sub) -> None:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     from bridge.store.audit import ConsoleDb
-    from bridge.store.parked_records import parked_rows, release_rows
+    from bridge.store.parked_records import parked_line, parked_rows, release_rows
     from bridge.store.sqlite_files import connect_wal
     from xueliang.cli import _config_path, _load
 
@@ -47,12 +46,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if args.outbox_command == "parked":
             rows = parked_rows(db, limit=1_000_000)
             for r in rows:
-                if args.json:
-                    print(json.dumps(r, ensure_ascii=False))
-                else:
-                    at = datetime.fromtimestamp(r["parked_at"], timezone.utc).isoformat(timespec="seconds")
-                    print(f"{r['seq']}\t{r['event_id']}\t{r['status']}\t{r['category']}\tkey={r['key']}\t"
-                          f"{r['payload_bytes']} B\tparked {at} after {r['attempts']}\t{r['error']}")
+                print(json.dumps(r, ensure_ascii=False) if args.json else parked_line(r))
             print(f"{len(rows)} parked record(s) in {cfg.outbox_path}", file=sys.stderr)
             return 0
         done = release_rows(db, None if args.all else args.seqs)

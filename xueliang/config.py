@@ -1,36 +1,39 @@
 """The root config model: one YAML file, validated at start-up.
 
-Each package owns the models of its part (`ingest.stream_config`, `detectors.detector_config`, `bridge.bridge_config`);
-this module composes them and adds the checks that span parts (a rule's zone exists, a rule's
-category is in the catalogue). Every error names the file and the field path.
+Each package owns the models of its part (`ingest.stream_config`, `detectors.detector_config`, `bridge.bridge_config`)
+and the checks of its part (`detectors.rule_checks`: a rule's zone exists, its category is in the
+catalogue; `detectors.model_check`: the models it names are registered and have its classes);
+this module composes the models, runs those checks on the whole config and adds the ones that
+span parts (a sensor's cameras, files it names). Every error names the file and the field path.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from shapely.geometry import Polygon
 
 from bridge.events.catalogue import Catalogue
 from bridge.location.homography import GroundConfig
 from bridge.reliability_config import DiskGuardConfig, ReadinessConfig, RetentionConfig
 from bridge.http.live.live_config import LiveConfig
-from bridge.bridge_config import (ApiConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
+from bridge.bridge_config import (ApiConfig, ClipConfig, EvidenceConfig, FeedbackConfig, GridLayerConfig, KafkaConfig, LocationConfig,
                            MergeConfig, OutboxConfig)
-from detectors.detector_config import FULL_FRAME, RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
+from detectors.detection_hash import detection_hash
+from detectors.detector_config import RULE_TYPES, ClassConfig, CustomModelConfig, MaskConfig, ModelConfig, ObjectFilterConfig, RuleConfig, SceneModelConfig, TrackerConfig, ZoneConfig
+from ingest.config_problems import ConfigError, validation_problems
 from ingest.stream_config import VideoInputConfig
 from ingest.sensor_input_config import MqttConfig
 from ingest.video import is_network_url
 from detectors.readers.reader_config import READER_TYPES, PrivacyConfig, ReaderConfig, reader_problems, resolve_reader_paths
 from detectors.sensor_rule_config import SENSOR_RULE_TYPES
+from detectors.model_check import camera_model_problems, main_model_problems
 from detectors.quality import QualityConfig
+from detectors.rule_checks import camera_rule_problems, category_problems, check_unique_names, unknown_category
+from detectors.schedule import Timezone
 from xueliang import config_env
 from detectors.gate_config import ChangeGateConfig
 from bridge.kafka.cluster_config import ClusterConfig
@@ -42,19 +45,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ClipConfig(_Strict):
-    enabled: bool = Field(True, description="Keep a ring of the encoded stream and attach a clip to each incident.")
-    before_s: float = Field(10.0, ge=0, le=60, description="Seconds of video before the opening.")
-    after_s: float = Field(5.0, ge=0, le=60, description="Seconds after the opening; the clip follows in an `updated` event.")
-
-
 class CameraConfig(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Camera id, unique; appears in events.")
     name: str | None = Field(None, description="Display name.")
     url: str = Field(description="RTSP URL (credentials allowed; they are never shown) or a video file path.")
     analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames per second the detectors look at.")
     location: LocationConfig = Field(description="Where the camera stands; events without a finer location use it.")
-    timezone: str = Field("Asia/Shanghai", description="IANA timezone of the camera: rules' active hours are local times.")
+    timezone: Timezone = Field("Asia/Shanghai", description="IANA timezone of the camera: rules' active hours are local times.")
     objects: dict[str, ObjectFilterConfig] = Field(
         default_factory=dict, description="Per-class detection filters (score, area, aspect), keyed by class name."
     )
@@ -90,22 +87,8 @@ class CameraConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> CameraConfig:
-        zones = [z.name for z in self.zones]
-        if len(set(zones)) != len(zones):
-            raise ValueError(f"zone names must be unique, got {zones}")
-        ids = [r.id for r in self.rules]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"rule ids must be unique, got {ids}")
+        check_unique_names(self.zones, self.rules)
         return self
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {name!r}; use an IANA name such as Asia/Shanghai") from None
-        return name
 
     @property
     def uses_scene(self) -> bool:
@@ -114,17 +97,7 @@ class CameraConfig(_Strict):
 
     def detection_hash(self, model: ModelConfig, tracker: TrackerConfig) -> str:
         """Short hash of everything that decides what this camera reports; events carry it."""
-        # Batching changes speed, not results: it stays out of the hash.
-        doc = {"model": model.model_dump(exclude={"batch"}), "tracker": tracker.model_dump(),
-               "custom": [m.model_dump(mode="json") for m in self.models],
-               "zones": [z.model_dump() for z in self.zones], "rules": [r.model_dump() for r in self.rules],
-               "objects": {k: v.model_dump() for k, v in self.objects.items()}, "masks": self.masks.model_dump(),
-               "fps": self.analysis_fps}
-        if self.classes:
-            doc["classes"] = {k: v.model_dump() for k, v in self.classes.items()}
-        if self.uses_scene:
-            doc["scene"] = self.scene.model_dump()
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
+        return detection_hash(self, model, tracker)
 
 
 class LogConfig(_Strict):
@@ -236,25 +209,6 @@ class ServiceConfig(_Strict):
 ENV_ONLY = Path("<environment>")
 
 
-class ConfigError(Exception):
-    """All problems of one config file, each as (field path, message)."""
-
-    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [f"{self.path}: {loc}: {msg}" if loc else f"{self.path}: {msg}" for loc, msg in self.problems]
-
-
-def _loc(parts: tuple) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> ServiceConfig:
     """Read, validate and cross-check a config file; raise ConfigError listing every problem.
 
@@ -281,87 +235,48 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     try:
         cfg = ServiceConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            # Pydantic puts the rule's discriminator tag in the path; drop the noise.
-            loc = tuple(p for p in err["loc"] if p not in RULE_TYPES + SENSOR_RULE_TYPES + READER_TYPES)
-            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                loc += ("type",)
-            problems.append((_loc(loc), err["msg"].removeprefix("Value error, ")))
+        problems = validation_problems(exc, RULE_TYPES + SENSOR_RULE_TYPES + READER_TYPES)
         raise ConfigError(path, config_env.blame(problems, applied)) from None
     _resolve_paths(cfg, path.parent)
-    problems = _cross_check(cfg)
+    problems = cross_check(cfg)
     if problems:
         raise ConfigError(path, config_env.blame(problems, applied))
     return cfg
 
 
 def _resolve_paths(cfg: ServiceConfig, base: Path) -> None:
-    if not cfg.grid.path.is_absolute():
-        cfg.grid.path = (base / cfg.grid.path).resolve()
+    """Relative paths in a config file are relative to the file's folder."""
     tls = cfg.mqtt.tls if cfg.mqtt is not None else None
-    for name in ("ca_file", "cert_file", "key_file"):
-        if tls is not None and getattr(tls, name) is not None and not getattr(tls, name).is_absolute():
-            setattr(tls, name, (base / getattr(tls, name)).resolve())
-    auth = cfg.api.auth
-    if auth.tokens_file is not None and not auth.tokens_file.is_absolute():
-        auth.tokens_file = (base / auth.tokens_file).resolve()
-    lib = cfg.api.map.library_dir
-    if lib is not None and not lib.is_absolute():
-        cfg.api.map.library_dir = (base / lib).resolve()
-    if cfg.catalogue is not None and not cfg.catalogue.is_absolute():
-        cfg.catalogue = (base / cfg.catalogue).resolve()
+    fields = [(cfg.grid, "path"), *[(tls, n) for n in ("ca_file", "cert_file", "key_file") if tls is not None],
+              (cfg.api.auth, "tokens_file"), (cfg.api.map, "library_dir"), (cfg, "catalogue"),
+              *[(m, "path") for cam in cfg.cameras for m in cam.models]]
+    for holder, name in fields:
+        value = getattr(holder, name)
+        if value is not None and not value.is_absolute():
+            setattr(holder, name, (base / value).resolve())
     for cam in cfg.cameras:
         if not is_network_url(cam.url) and not Path(cam.url).is_absolute():
             cam.url = str((base / cam.url).resolve())
         cam.recordings = [r if Path(r).is_absolute() else str((base / r).resolve()) for r in cam.recordings]
         resolve_reader_paths(cam.readers, base)
-        for m in cam.models:
-            if m.path is not None and not m.path.is_absolute():
-                m.path = (base / m.path).resolve()
-
-
-def _region_vs_zone(cam: CameraConfig, rule, where: str) -> list[tuple[str, str]]:
-    """A scene region as large as the rule's zone could never be told from the zone itself."""
-    zone = next((z for z in cam.zones if z.name == rule.zone), None)
-    size = getattr(rule, "min_region_area", None)
-    if zone is None or size is None or (rule.type == "dumping" and not rule.scene_regions):
-        return []
-    area = Polygon(zone.polygon).area
-    if size >= area:
-        return [(f"{where}.min_region_area", f"{size} is not smaller than zone {zone.name!r} ({area:.4f} of the frame); "
-                 "the region could never fit in the zone")]
-    return []
 
 
 def camera_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
                     catalogue: Catalogue | None) -> list[tuple[str, str]]:
     """What is wrong with one camera against the rest of the config (also run on registry records)."""
-    from xueliang.model_check import camera_model_problems
-
     problems: list[tuple[str, str]] = []
     if not is_network_url(cam.url) and not Path(cam.url).exists():
         problems.append((f"{at}.url", f"video file not found: {cam.url}"))
-    zones = {z.name for z in cam.zones}
-    for j, rule in enumerate(cam.rules):
-        where = f"{at}.rules[{j}]"
-        if rule.zone not in zones:
-            problems.append((f"{where}.zone", f"no zone {rule.zone!r} on camera {cam.id!r}; zones: {sorted(zones)}"))
-        if catalogue is not None and rule.category not in catalogue:
-            problems.append((f"{where}.category", f"unknown category {rule.category!r}; see {catalogue.source}"))
-        problems += _region_vs_zone(cam, rule, where)
-    problems += camera_model_problems(cfg, cam, at, catalogue)
+    problems += camera_rule_problems(cam, at, catalogue)
+    problems += camera_model_problems(cfg.data_dir, cfg.model, cam, at, catalogue)
     problems += reader_problems(cam.readers, at, cfg.privacy)
-    for j, rec in enumerate(cam.recordings):
-        if not Path(rec).is_file():
-            problems.append((f"{at}.recordings[{j}]", f"video file not found: {rec}"))
-    return problems
+    return problems + [(f"{at}.recordings[{j}]", f"video file not found: {rec}")
+                       for j, rec in enumerate(cam.recordings) if not Path(rec).is_file()]
 
 
-def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
-    from xueliang.model_check import main_model_problems
-
-    problems: list[tuple[str, str]] = main_model_problems(cfg)
+def cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
+    """The checks that span parts of the config (and the files it names), after validation."""
+    problems: list[tuple[str, str]] = main_model_problems(cfg.data_dir, cfg.model)
     if not cfg.grid.path.exists():
         problems.append(("grid.path", f"file not found: {cfg.grid.path}"))
     try:
@@ -371,27 +286,15 @@ def _cross_check(cfg: ServiceConfig) -> list[tuple[str, str]]:
         catalogue = None
     for i, cam in enumerate(cfg.cameras):
         problems += camera_problems(cfg, cam, f"cameras[{i}]", catalogue)
-    if catalogue is not None and cfg.health.category not in catalogue:
-        problems.append(("health.category", f"unknown category {cfg.health.category!r}; see {catalogue.source}"))
-    problems += _check_sensors(cfg, catalogue)
-    problems += [(f"api.clocks.limits.{code}", f"unknown category {code!r}; see {catalogue.source}")
-                 for code in cfg.api.clocks.limits if catalogue is not None and code not in catalogue]
-    return problems
-
-
-def _check_sensors(cfg: ServiceConfig, catalogue: Catalogue | None) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+    if (msg := unknown_category(cfg.health.category, catalogue)) is not None:
+        problems.append(("health.category", msg))
     cameras = {c.id for c in cfg.cameras}
     for i, dev in enumerate(cfg.sensors.devices):
-        for cam in dev.cameras:
-            if cam not in cameras and not cfg.cluster.enabled:  # clustered: cameras are in the registry
-                problems.append((f"sensors.devices[{i}].cameras", f"no camera {cam!r}; cameras: {sorted(cameras)}"))
-        for j, rule in enumerate(dev.rules):
-            if catalogue is not None and rule.category not in catalogue:
-                problems.append((f"sensors.devices[{i}].rules[{j}].category",
-                                 f"unknown category {rule.category!r}; see {catalogue.source}"))
+        problems += [(f"sensors.devices[{i}].cameras", f"no camera {cam!r}; cameras: {sorted(cameras)}")
+                     for cam in dev.cameras if cam not in cameras and not cfg.cluster.enabled]  # clustered: registry
+        problems += category_problems(dev.rules, f"sensors.devices[{i}].rules", catalogue)
     tls = cfg.mqtt.tls if cfg.mqtt is not None else None
-    for name in ("ca_file", "cert_file", "key_file"):
-        if tls is not None and getattr(tls, name) is not None and not getattr(tls, name).exists():
-            problems.append((f"mqtt.tls.{name}", f"file not found: {getattr(tls, name)}"))
-    return problems
+    problems += [(f"mqtt.tls.{name}", f"file not found: {getattr(tls, name)}") for name in ("ca_file", "cert_file", "key_file")
+                 if tls is not None and getattr(tls, name) is not None and not getattr(tls, name).exists()]
+    return problems + [(f"api.clocks.limits.{code}", msg) for code in cfg.api.clocks.limits
+                       if (msg := unknown_category(code, catalogue)) is not None]

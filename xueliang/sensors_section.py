@@ -5,15 +5,13 @@ Composes `ingest`'s input models (topics, decoder profiles, limits), `detectors`
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bridge.bridge_config import LocationConfig
-from detectors.sensor_rule_config import SensorRuleConfig
+from bridge.bridge_config import DeadLetterConfig, LocationConfig
+from detectors.rule_checks import check_unique_names
+from detectors.sensor_rule_config import SensorRuleConfig, check_rule_values, sensor_rules_hash
 from ingest.sensor_input_config import SensorInputConfig
 
 SensorKind = Literal["smoke", "gas", "manhole", "water-level", "bin-fill", "dust", "hydrant", "ebike-charging", "other"]
@@ -31,21 +29,11 @@ class SensorConfig(BaseModel):
 
     @model_validator(mode="after")
     def _unique_rules(self) -> SensorConfig:
-        ids = [r.id for r in self.rules]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"rule ids must be unique, got {ids}")
+        check_unique_names([], self.rules)
         return self
 
     def config_hash(self) -> str:
-        doc = {"kind": self.kind, "rules": [r.model_dump() for r in self.rules]}
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
-
-
-class DeadLetterConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: Path | None = Field(None, description="SQLite file of rejected messages; default: `<data_dir>/deadletters.sqlite3`.")
-    max_rows: int = Field(1_000_000, ge=1000, description="Oldest rejected messages beyond this many are deleted (their counts stay).")
+        return sensor_rules_hash(self.kind, self.rules)
 
 
 class SensorsConfig(SensorInputConfig):
@@ -60,11 +48,5 @@ class SensorsConfig(SensorInputConfig):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"sensor ids must be unique; repeated: {dupes}")
-        produced = {v for t in self.topics for v in self.all_profiles()[t.profile].values}
-        for i, d in enumerate(self.devices):
-            for j, r in enumerate(d.rules):
-                value = getattr(r, "value", None)
-                if value is not None and value not in produced:
-                    raise ValueError(f"devices[{i}].rules[{j}].value: no topic's profile produces {value!r}; "
-                                     f"values produced: {sorted(produced)}")
+        check_rule_values(self.devices, self.produced_values())
         return self

@@ -45,7 +45,7 @@ from bridge.kafka.camera_registry import ensure_cluster_topics
 from xueliang.cluster_cameras import registry_camera_parser
 from bridge.kafka.sensor_partitions import SensorStage
 from xueliang.config import CameraConfig, ServiceConfig
-from xueliang.console_live import ConsoleLive
+from bridge.http.live.console_live import ConsoleLive
 from bridge.bridge_metrics import CLUSTER_ADOPTED
 from bridge.feedback.incident_directory import IncidentDirectory
 from bridge.feedback.handler import FeedbackHandler
@@ -53,7 +53,7 @@ from xueliang.pipeline import CameraPipeline
 from bridge.store.upkeep import Reliability
 from xueliang.resume import carry_over
 from bridge.sensor_feed import SensorRuntime
-from xueliang.tuning_bench import Bench, apply_saved
+from xueliang.backtest_wiring import Bench, apply_saved
 from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)

@@ -48,6 +48,15 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
 
+    def lines(self) -> list[str]:
+        """The report for people (`xueliang grid check`): counts, each problem, the verdict."""
+        levels = ", ".join(f"{n} {lv}" for lv, n in self.levels.items())
+        types = ", ".join(f"{n} {t}" for t, n in sorted(self.types.items()))
+        return [f"{self.layer}: {self.features} features ({levels}); grid types: {types}",
+                *(f"  {p.kind}: {p.message}" + (f" at {p.at[0]}, {p.at[1]}" if p.at else "") for p in self.problems),
+                f"{self.layer}: " + ("ok: no overlap, no gap, full coverage" if self.ok
+                                     else f"{len(self.problems)} problem(s)")]
+
 
 def check_layer(path: Path | str, scheme: CodeScheme | None = None,
                 min_area_m2: float = 1.0) -> CheckReport:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import structlog
@@ -105,6 +106,13 @@ def parked_rows(db: sqlite3.Connection, limit: int = 1000) -> list[dict[str, Any
     names = ("seq", "event_id", "incident_id", "status", "category", "grid", "camera_id", "key", "error", "attempts",
              "parked_at", "payload_bytes")
     return [dict(zip(names, r)) for r in rows]
+
+
+def parked_line(row: dict[str, Any]) -> str:
+    """A row of `parked_rows` in one line, for people (`xueliang outbox parked`)."""
+    at = datetime.fromtimestamp(row["parked_at"], timezone.utc).isoformat(timespec="seconds")
+    return (f"{row['seq']}\t{row['event_id']}\t{row['status']}\t{row['category']}\tkey={row['key']}\t"
+            f"{row['payload_bytes']} B\tparked {at} after {row['attempts']}\t{row['error']}")
 
 
 def parked_count(db: sqlite3.Connection) -> int:

@@ -4,7 +4,7 @@ The decision becomes an event of its own (status `reviewed`, with `review`) that
 event goes: the outbox first, then the live stream and Kafka, so the platform can cancel a work
 order for a false alarm. It is audited in the console database, shown in the incident list, and
 kept as a label: the tuning bench backtests a changed config against a camera's reviewed incidents
-(`/tuning/cameras/{id}/review-backtests`, done by `xueliang.review_backtest`).
+(`/tuning/cameras/{id}/review-backtests`, done by `bridge.http.console.review_backtest`).
 """
 from __future__ import annotations
 

@@ -9,6 +9,9 @@ counts as reported when the replay opens an incident of the same category. Then:
 - an incident without a clip (clips off, or removed by retention) is **untestable**.
 
 "of your 40 reviewed events, 12 false alarms: this change removes 9 and loses 1 real one".
+
+It runs on the tuning bench (bridge/http/console/tuning_bench.py), with the replay and the config
+steps the composition root handed the bench.
 """
 from __future__ import annotations
 
@@ -16,16 +19,16 @@ import json
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from bridge.http.auth import Principal
 from bridge.http.console.review import ReviewBacktest, ReviewCase
 from bridge.http.console.tuning_routes import CameraTuning
-from xueliang.config import CameraConfig, ServiceConfig
-from xueliang.replay import replay
 
 log = structlog.get_logger(__name__)
 
@@ -109,14 +112,15 @@ class _Opened:
         pass
 
 
-def _without_clips(cfg: ServiceConfig, cam: CameraConfig) -> ServiceConfig:
+def _without_clips(cfg: Any, cam: Any) -> Any:
     cam = cam.model_copy(update={"clip": cam.clip.model_copy(update={"enabled": False})})
     return cfg.model_copy(update={"cameras": [cam if c.id == cam.id else c for c in cfg.cameras]})
 
 
-def run_review_backtest(job: ReviewJob, running: ServiceConfig, changed: ServiceConfig, core, clip_path,
+def run_review_backtest(job: ReviewJob, running: Any, changed: Any, core, clip_path, replay: Callable[..., Any],
                         cache: dict[tuple[str, str, str], bool] | None = None) -> None:
-    """Blocking: replays every case's clip with both configs; fills `now` and `changed`. `cache`: results
+    """Blocking: replays (`replay`, the root's) every case's clip with both service configs; fills `now`
+    and `changed`. `cache`: results
     by (clip, config hash, category), so a config already replayed on a clip (the running one, at the
     next try of an edit) is not replayed again."""
     cache = {} if cache is None else cache
@@ -153,11 +157,8 @@ def run_review_backtest(job: ReviewJob, running: ServiceConfig, changed: Service
 
 def start(bench, camera_id: str, config: CameraTuning, who: Principal, jobs: dict[str, ReviewJob]) -> ReviewJob:
     """Start one on the bench's backtest thread (one backtest at a time); KeyError: no such camera."""
-    from xueliang.tuning_bench import candidate
-    from xueliang.wiring import build_core
-
     bench.cfg.camera(camera_id)  # KeyError: no such camera
-    cam = candidate(bench.cfg, camera_id, config)
+    cam = bench.steps.candidate(bench.cfg, camera_id, config)
     busy = [j for j in jobs.values() if j.camera_id == camera_id and j.state in ("queued", "running")]
     if busy:
         raise RuntimeError(f"review backtest {busy[0].id} of camera {camera_id!r} is still {busy[0].state}; wait for it")
@@ -168,9 +169,10 @@ def start(bench, camera_id: str, config: CameraTuning, who: Principal, jobs: dic
 
     def run() -> None:
         if bench._core is None:
-            bench._core = build_core(bench.cfg)
+            bench._core = bench.steps.build_core(bench.cfg)
         run_review_backtest(job, running, changed, bench._core,
-                            lambda url: bench._core.evidence.path_of(url.rsplit("/", 1)[-1]), bench._review_cache)
+                            lambda url: bench._core.evidence.path_of(url.rsplit("/", 1)[-1]), bench.steps.replay,
+                            bench._review_cache)
 
     bench._pool.submit(run)
     log.info("tuning.review_backtest_started", camera=camera_id, job=job.id, cases=len(job.cases), by=who.name)

@@ -1,4 +1,6 @@
-"""`xueliang eval`: replay labelled clips and score each rule — the backtest before a change.
+"""Scoring rules on labelled clips (`xueliang eval`): the label file, matching opened incidents to
+labelled occurrences, the scores and their tables — the backtest before a change. The replay of a
+clip is the composition root's; it is handed in (`score_clips`).
 
 Label file (YAML), paths relative to it:
 
@@ -15,19 +17,17 @@ is one too), unmatched occurrences are misses. Opening delay = open time - occur
 """
 from __future__ import annotations
 
-import io
-import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import mean
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors.detector_config import MAIN_MODEL_PREFIX, class_rules
-from xueliang.config import ConfigError, ServiceConfig
-from xueliang.replay import replay
-from xueliang.wiring import build_core
+from ingest.config_problems import ConfigError, field_path
 
 
 class Occurrence(BaseModel):
@@ -77,12 +77,11 @@ class RuleScore:
 
 
 def load_labels(path: Path) -> LabelFile:
+    """The label file, its clips' paths made absolute; ConfigError naming every problem."""
     try:
         labels = LabelFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
-        problems = [(".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in e["loc"]).replace(".[", "["), e["msg"])
-                    for e in exc.errors()]
-        raise ConfigError(path, problems) from None
+        raise ConfigError(path, [(field_path(e["loc"]), e["msg"]) for e in exc.errors()]) from None
     for clip in labels.clips:
         if clip.source and not Path(clip.source).is_absolute():
             clip.source = str((path.parent / clip.source).resolve())
@@ -110,16 +109,16 @@ def match(opened: list[dict], expected: list[Occurrence], slack_s: float, scores
             scores.setdefault(occ.rule, RuleScore(occ.rule)).fn += 1
 
 
-def evaluate(cfg: ServiceConfig, labels: LabelFile) -> dict[str, RuleScore]:
-    core = build_core(cfg)
+def score_clips(labels: LabelFile, camera: Callable[[str], Any],
+                replay: Callable[[LabelledClip], list[dict]]) -> dict[str, RuleScore]:
+    """Every rule of the labelled cameras (`camera(id)`: its config) scored on the clips; `replay(clip)`
+    gives the events the replay of a clip produced."""
     scores: dict[str, RuleScore] = {}
     for c in labels.clips:
-        cam = cfg.camera(c.camera)
+        cam = camera(c.camera)
         scores.update({r.id: RuleScore(r.id) for r in [*cam.rules, *class_rules(MAIN_MODEL_PREFIX, cam.classes)]})
     for clip in labels.clips:
-        out = io.StringIO()
-        replay(cfg, clip.camera, out, source=clip.source, core=core)
-        events = [json.loads(line) for line in out.getvalue().splitlines()]
+        events = replay(clip)
         match([e for e in events if e["status"] == "opened"], clip.expected, labels.slack_s, scores)
     return scores
 
@@ -132,18 +131,6 @@ def table(scores: dict[str, RuleScore]) -> str:
                     f"  {d['mean_delay_s'] if d['mean_delay_s'] is not None else '-':>12}"
                     f"  {d['max_delay_s'] if d['max_delay_s'] is not None else '-':>11}")
     return "\n".join(rows)
-
-
-def with_model(cfg: ServiceConfig, name: str) -> ServiceConfig:
-    """The config with another registered model as the main model (at that model's own size)."""
-    if name == cfg.model.name:
-        return cfg
-    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": name, "imgsz": None})})
-
-
-def compare(cfg: ServiceConfig, labels: LabelFile, models: list[str]) -> dict[str, dict[str, RuleScore]]:
-    """Each model as the main model on the same clips and rules: model -> rule -> score."""
-    return {name: evaluate(with_model(cfg, name), labels) for name in models}
 
 
 def compare_table(results: dict[str, dict[str, RuleScore]], sha256: dict[str, str]) -> str:

@@ -3,7 +3,8 @@
 Each sensor of the config gets a scripted behaviour for its kind (a smoke alarm that goes off for
 20 s every 90 s, water rising after rain, a bin filling up, dust hovering around its limit) and
 publishes on the topic of the profile named after its kind, in that profile's vendor format
-(field paths, units, timestamp format), QoS 1.
+(field paths, units, timestamp format), QoS 1. The service config is the root's, read duck-typed
+(`mqtt`, `sensors.devices`, `sensors.topics`, `sensors.all_profiles()`).
 """
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import json
 import math
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
 
 from ingest.sensor_input_config import DecoderProfile
-from xueliang.config import ServiceConfig
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +62,7 @@ def payload(profile: DecoderProfile, values: dict[str, float | bool], now: float
     return json.dumps(doc).encode()
 
 
-def simulate(cfg: ServiceConfig, period_s: float = 2.0, duration_s: float | None = None) -> int:
+def simulate(cfg: Any, period_s: float = 2.0, duration_s: float | None = None) -> int:
     if cfg.mqtt is None or not cfg.sensors.devices:
         raise ValueError("the config has no `mqtt:` broker or no `sensors.devices` to simulate")
     profiles = cfg.sensors.all_profiles()

@@ -2,6 +2,10 @@
 models, backtest it on a recorded clip through the replay code path, save it as a new version
 and apply it to that camera only, roll back.
 
+The config models, their cross-checks and the replay belong to the composition root: it hands
+them in as `BenchSteps` (xueliang/backtest_wiring.py); the service config and camera configs are
+used duck-typed (`model_copy`, `camera(id)`, `detection_hash(model, tracker)`, ...).
+
 Backtests run one at a time in their own thread with their own detector instance, so they never
 share an inference request with the live cameras; a newer backtest of the same camera waits for
 the older one to finish (409) rather than queue without bound.
@@ -10,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -30,51 +34,32 @@ from bridge.events.catalogue import Catalogue
 from bridge.http.console.tuning_routes import (Backtest, CameraBench, CameraTuning, Clip, GateView, Incident, Problems, SceneRegionView,
                                    Version)
 from bridge.http.console.review import ReviewBacktest
+from bridge.http.console import review_backtest
 from detectors.detector_config import RULE_TYPES
 from detectors.change_gate import ChangeGate
 from detectors.scene_model import SceneModel
 from ingest.video import is_network_url, open_container, probe
-from xueliang.config import CameraConfig, ServiceConfig, _cross_check
-from xueliang.pipeline import CameraPipeline
-from xueliang import review_backtest
-from xueliang.replay import replay
-from xueliang.wiring import Core, build_core
 
 log = structlog.get_logger(__name__)
 
-_EDITABLE = ("zones", "rules", "masks", "objects")
-_PATH = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
+EDITABLE = ("zones", "rules", "masks", "objects")
 _KEEP_JOBS = 20
 REPLAY_START = datetime(2000, 1, 1, tzinfo=timezone.utc)  # backtests report media time; the date is irrelevant
 
 
-def tuning_of(cam: CameraConfig) -> CameraTuning:
-    return CameraTuning.model_validate({k: getattr(cam, k) for k in _EDITABLE}, from_attributes=True)
+@dataclass(frozen=True)
+class BenchSteps:
+    """What only the composition root can do, handed in by it."""
+    candidate: Callable[[Any, str, CameraTuning], Any]  # (service config, camera id, tuning) -> camera; Problems
+    replay: Callable[..., Any]  # xueliang.replay.replay: a clip through the live code path, events as JSON lines
+    build_core: Callable[[Any], Any]  # the replay's shared parts (detector, grid, ...) for a service config
 
 
-def _tuple_path(path: str) -> tuple:
-    return tuple(int(i) if i else name for name, i in _PATH.findall(path))
+def tuning_of(cam: Any) -> CameraTuning:
+    return CameraTuning.model_validate({k: getattr(cam, k) for k in EDITABLE}, from_attributes=True)
 
 
-def candidate(cfg: ServiceConfig, camera_id: str, tuning: CameraTuning) -> CameraConfig:
-    """The camera as it would run with `tuning`; Problems (field path, message) if it cannot."""
-    index = [c.id for c in cfg.cameras].index(camera_id)
-    doc = cfg.cameras[index].model_dump() | tuning.model_dump(include=set(_EDITABLE))
-    try:
-        cam = CameraConfig.model_validate(doc)
-    except ValidationError as exc:
-        raise Problems([(tuple(p for p in e["loc"] if p not in RULE_TYPES), e["msg"].removeprefix("Value error, "))
-                        for e in exc.errors()]) from None
-    trial = cfg.model_copy(update={"cameras": [*cfg.cameras[:index], cam, *cfg.cameras[index + 1:]]})
-    prefix = f"cameras[{index}]."
-    problems = [(_tuple_path(loc.removeprefix(prefix)), msg) for loc, msg in _cross_check(trial)
-                if loc.startswith(prefix)]
-    if problems:
-        raise Problems(problems)
-    return cam
-
-
-def apply_saved(cfg: ServiceConfig, db: ConsoleDb) -> dict[str, int]:
+def apply_saved(cfg: Any, db: ConsoleDb, candidate: Callable[[Any, str, CameraTuning], Any]) -> dict[str, int]:
     """At start-up: each camera runs its latest saved version (if it still validates)."""
     running: dict[str, int] = {}
     for i, cam in enumerate(list(cfg.cameras)):
@@ -116,7 +101,7 @@ class Job:
                         incidents=list(self.incidents.values()), error=self.error, config_hash=self.config_hash,
                         scene_regions=regions, gate=gate_view(self.gate))
 
-    def on_pipeline(self, pipe: CameraPipeline) -> None:
+    def on_pipeline(self, pipe: Any) -> None:
         self.scene = pipe.scene_model
         self.gate = pipe.gated.gate if pipe.gated is not None else None
 
@@ -143,18 +128,19 @@ class Job:
 
 
 class Bench:
-    """Implements `bridge.http.console.tuning_routes.Tuning` over the live `ServiceConfig`."""
+    """Implements `bridge.http.console.tuning_routes.Tuning` over the live service config."""
 
-    def __init__(self, cfg: ServiceConfig, db: ConsoleDb, apply: Callable[[CameraConfig], Awaitable[None]],
-                 running: dict[str, int] | None = None) -> None:
+    def __init__(self, cfg: Any, db: ConsoleDb, apply: Callable[[Any], Awaitable[None]],
+                 running: dict[str, int] | None = None, *, steps: BenchSteps) -> None:
         self.cfg = cfg
+        self.steps = steps
         self.db = db
         self.apply = apply
         self.running = dict(running or {})
         self.categories = sorted(Catalogue.load(cfg.catalogue).by_code)
         self._jobs: dict[str, Job] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="backtest")
-        self._core: Core | None = None
+        self._core: Any = None
         self._durations: dict[str, float | None] = {}
         self._paths: dict[str, list[str]] = {}
         self._save_lock = asyncio.Lock()
@@ -168,7 +154,7 @@ class Bench:
 
     # ------------------------------------------------------------------ reading
 
-    def clips(self, cam: CameraConfig) -> list[Clip]:
+    def clips(self, cam: Any) -> list[Clip]:
         paths = ([cam.url] if not is_network_url(cam.url) else []) + [r for r in cam.recordings if r != cam.url]
         out = []
         for i, p in enumerate(paths):
@@ -182,7 +168,7 @@ class Bench:
         self._paths[cam.id] = paths
         return out
 
-    def _clip(self, cam: CameraConfig, index: int) -> tuple[Clip, str]:
+    def _clip(self, cam: Any, index: int) -> tuple[Clip, str]:
         clips = self.clips(cam)
         if not 0 <= index < len(clips):
             raise IndexError(f"camera {cam.id!r} has {len(clips)} recorded clip(s); no clip {index}")
@@ -214,7 +200,7 @@ class Bench:
         return buf.tobytes()
 
     def check(self, camera_id: str, config: CameraTuning) -> str:
-        return candidate(self.cfg, camera_id, config).detection_hash(self.cfg.model, self.cfg.tracker)
+        return self.steps.candidate(self.cfg, camera_id, config).detection_hash(self.cfg.model, self.cfg.tracker)
 
     def versions(self, camera_id: str) -> list[Version]:
         return [_version(v) for v in self.db.versions(camera_id)]
@@ -222,7 +208,7 @@ class Bench:
     # ------------------------------------------------------------------ backtest
 
     def start_backtest(self, camera_id: str, config: CameraTuning, clip: int, who: Principal) -> Backtest:
-        cam = candidate(self.cfg, camera_id, config)
+        cam = self.steps.candidate(self.cfg, camera_id, config)
         clip_info, path = self._clip(cam, clip)
         busy = [j for j in self._jobs.values() if j.camera_id == camera_id and j.state in ("queued", "running")]
         if busy:
@@ -237,7 +223,7 @@ class Bench:
         log.info("tuning.backtest_started", camera=camera_id, job=job.id, clip=clip_info.name, by=who.name)
         return job.view()
 
-    def _run(self, job: Job, trial: ServiceConfig, path: str) -> None:
+    def _run(self, job: Job, trial: Any, path: str) -> None:
         if job.cancel.is_set():
             job.state = "cancelled"
             return
@@ -249,8 +235,8 @@ class Bench:
 
         try:
             if self._core is None:
-                self._core = build_core(self.cfg)
-            replay(trial, job.camera_id, job, source=path, start=REPLAY_START, core=self._core, on_frame=on_frame,
+                self._core = self.steps.build_core(self.cfg)
+            self.steps.replay(trial, job.camera_id, job, source=path, start=REPLAY_START, core=self._core, on_frame=on_frame,
                    on_pipeline=job.on_pipeline)
             job.state = "cancelled" if job.cancel.is_set() else "done"
         except Exception as exc:  # reported to the operator through the job; the service goes on
@@ -260,7 +246,7 @@ class Bench:
                  incidents=len(job.incidents))
 
     def start_review_backtest(self, camera_id: str, config: CameraTuning, who: Principal) -> ReviewBacktest:
-        """The changed config against the camera's reviewed incidents (`xueliang.review_backtest`)."""
+        """The changed config against the camera's reviewed incidents (`bridge.http.console.review_backtest`)."""
         return review_backtest.start(self, camera_id, config, who, self._reviews).view()
 
     def review_backtest(self, camera_id: str, job_id: str) -> ReviewBacktest | None:
@@ -297,7 +283,7 @@ class Bench:
     async def save(self, camera_id: str, config: CameraTuning, who: Principal, comment: str | None,
                    action: str = "camera.save") -> Version:
         async with self._save_lock:
-            cam = candidate(self.cfg, camera_id, config)
+            cam = self.steps.candidate(self.cfg, camera_id, config)
             before = tuning_of(self.cfg.camera(camera_id))
             saved = await asyncio.to_thread(self.db.save_version, camera_id, config.model_dump(mode="json"), who.name,
                                             comment, before.model_dump(mode="json"))

@@ -1,15 +1,15 @@
 """check-config's look at the models: every model a config names is in the registry, can run on
-the configured engine and size, and has the classes the config names. Each problem names its field."""
+the configured engine and size, and has the classes the config names. Each problem names its field.
+
+A camera's config is the root's, read duck-typed (`id`, `zones`, `rules`, `objects`, `classes`,
+`models`); the catalogue is anything that answers `category in catalogue` and has a `source`."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
-from detectors.detector_config import FULL_FRAME
+from detectors.detector_config import FULL_FRAME, ModelConfig
 from detectors.registry import ModelEntry, Registry, RegistryError
-
-if TYPE_CHECKING:
-    from bridge.events.catalogue import Catalogue
-    from xueliang.config import CameraConfig, ServiceConfig
 
 RULE_CLASS_FIELDS = ("classes", "stall_classes", "person_classes", "object_classes", "carrier_classes", "self_classes")
 
@@ -31,20 +31,21 @@ def _entry(registry: Registry, name: str, backend: str | None, imgsz: int | None
     return entry
 
 
-def main_model_problems(cfg: ServiceConfig) -> list[tuple[str, str]]:
+def main_model_problems(data_dir: Path, model: ModelConfig) -> list[tuple[str, str]]:
+    """The main model (`model`) against the registry of `data_dir`."""
     problems: list[tuple[str, str]] = []
-    _entry(Registry(cfg.data_dir), cfg.model.name, cfg.model.backend, cfg.model.imgsz, "model", problems)
+    _entry(Registry(data_dir), model.name, model.backend, model.imgsz, "model", problems)
     return problems
 
 
-def camera_model_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
-                          catalogue: Catalogue | None) -> list[tuple[str, str]]:
+def camera_model_problems(data_dir: Path, model: ModelConfig, cam: Any, at: str,
+                          catalogue: Any | None) -> list[tuple[str, str]]:
     """Classes the camera's rules, filters and class mappings name against the models that must
-    have them; the camera's extra models against the registry."""
-    registry = Registry(cfg.data_dir)
+    have them (`model`: the main one); the camera's extra models against the registry of `data_dir`."""
+    registry = Registry(data_dir)
     problems: list[tuple[str, str]] = []
     try:
-        main = registry.get(cfg.model.name)
+        main = registry.get(model.name)
     except (KeyError, RegistryError):
         main = None  # reported once, at `model.name`
     zones = {z.name for z in cam.zones} | {FULL_FRAME}
@@ -68,7 +69,7 @@ def camera_model_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
             if not m.path.exists():
                 problems.append((f"{where}.path", f"model file not found: {m.path}"))
         else:
-            backend = m.engine(cfg.model.backend).backend
+            backend = m.engine(model.backend).backend
             entry = _entry(registry, m.model, backend, m.imgsz, where, problems)
             for cls in m.classes if entry is not None else ():
                 if cls not in entry.classes:
@@ -78,7 +79,7 @@ def camera_model_problems(cfg: ServiceConfig, cam: CameraConfig, at: str,
 
 
 def _class_map_problems(classes: dict, at: str, zones: set[str], camera_id: str,
-                        catalogue: Catalogue | None) -> list[tuple[str, str]]:
+                        catalogue: Any | None) -> list[tuple[str, str]]:
     problems = []
     for cls, c in classes.items():
         if catalogue is not None and c.category not in catalogue:

@@ -1,5 +1,8 @@
-"""Wiring of the console's live parts into `xueliang run`: the restreamer child (`live`), the
-availability recorder, and the overlay of each camera's last analysed frame."""
+"""The console's live parts of a running service: the restreamer child (`live`), the availability
+recorder, and the overlay of each camera's last analysed frame.
+
+The service config and camera configs are the root's; only the fields read here are used
+(`live`, `cameras`, `console_db_path`; a camera's `id`, `name`, `url`, `location`)."""
 from __future__ import annotations
 
 import asyncio
@@ -15,12 +18,11 @@ from bridge.location.grid import GridIndex
 from bridge.http.live.routes import LiveFeatures, Overlay, overlay_of
 from bridge.http.live.supervisor import Restreamer
 from ingest.video import is_network_url
-from xueliang.config import CameraConfig, ServiceConfig
 
 log = structlog.get_logger(__name__)
 
 
-def place_of(cam: CameraConfig, grid: GridIndex | None) -> Place:
+def place_of(cam: Any, grid: GridIndex | None) -> Place:
     """The street and district of the camera's location in the grid layer."""
     if grid is None:
         return Place()
@@ -37,7 +39,7 @@ def place_of(cam: CameraConfig, grid: GridIndex | None) -> Place:
 class ConsoleLive:
     """`runtimes()` gives the service's running cameras (each with `.config`, `.worker`, `.pipeline`)."""
 
-    def __init__(self, cfg: ServiceConfig, runtimes: Callable[[], list[Any]], grid: GridIndex | None,
+    def __init__(self, cfg: Any, runtimes: Callable[[], list[Any]], grid: GridIndex | None,
                  owner: str = "service") -> None:
         """`owner`: who writes the availability rows (a cluster worker's name; see bridge/store/availability.py)."""
         self.cfg, self.runtimes, self.grid = cfg, runtimes, grid
