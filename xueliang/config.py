@@ -34,7 +34,7 @@ from detectors.quality import QualityConfig
 from xueliang import config_env
 from detectors.gate_config import ChangeGateConfig
 from xueliang.cluster_config import ClusterConfig
-from xueliang.health import HealthConfig
+from detectors.camera_faults import HealthConfig
 from xueliang.sensors_section import SensorsConfig
 
 

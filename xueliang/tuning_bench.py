@@ -35,7 +35,7 @@ from detectors.change_gate import ChangeGate
 from detectors.scene_model import SceneModel
 from ingest.video import is_network_url, open_container, probe
 from xueliang.config import CameraConfig, ServiceConfig, _cross_check
-from xueliang.pipeline import CameraPipeline
+from detectors.camera_stage import CameraStage
 from xueliang import review_backtest
 from xueliang.replay import replay
 from xueliang.wiring import Core, build_core
@@ -116,7 +116,7 @@ class Job:
                         incidents=list(self.incidents.values()), error=self.error, config_hash=self.config_hash,
                         scene_regions=regions, gate=gate_view(self.gate))
 
-    def on_pipeline(self, pipe: CameraPipeline) -> None:
+    def on_pipeline(self, pipe: CameraStage) -> None:
         self.scene = pipe.scene_model
         self.gate = pipe.gated.gate if pipe.gated is not None else None
 
