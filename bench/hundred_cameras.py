@@ -51,7 +51,7 @@ async def run(args) -> dict:
             task = asyncio.create_task(svc.run())
             await asyncio.sleep(args.warmup)
             rss0 = proc.memory_info().rss
-            before = {c.config.id: (c.worker.status.frames_sampled, c.pipeline.frames_analysed) for c in svc.cameras}
+            before = {c.config.id: (c.worker.status.frames_sampled, c.stage.frames_analysed) for c in svc.cameras}
             cpu0, t0 = proc.cpu_times(), time.monotonic()
             srv = psutil.Process(server.proc.pid)
             srv_cpu0 = srv.cpu_times()
@@ -59,7 +59,7 @@ async def run(args) -> dict:
             wall = time.monotonic() - t0
             cpu1, srv_cpu1 = proc.cpu_times(), srv.cpu_times()
             states = [c.worker.status.state.value for c in svc.cameras]
-            rates = [(c.pipeline.frames_analysed - before[c.config.id][1]) / wall for c in svc.cameras]
+            rates = [(c.stage.frames_analysed - before[c.config.id][1]) / wall for c in svc.cameras]
             dropped = sum(c.slot.dropped for c in svc.cameras)
             rss1 = proc.memory_info().rss
             svc.stopping.set()

@@ -3,7 +3,7 @@
 An outbox of N events (incidents of four events each: opened, updated, updated, cleared; the last
 20 left open) is built with plain INSERTs, then, on the same file:
 - open: `EventStore` opening it (what every start already pays: schema check, pending count);
-- resume: `xueliang.resume.read_open` finding the open incidents and their events.
+- resume: `bridge.resume.read_open` finding the open incidents and their events.
 
 Usage: python bench/restart_scan.py [--n 100000 1000000]
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge.store.outbox import EventStore  # noqa: E402
 from tests.test_merge_stage import camera, event  # noqa: E402
-from xueliang.resume import read_open  # noqa: E402
+from bridge.resume import read_open  # noqa: E402
 
 
 def build(path: Path, n: int) -> None:

@@ -5,7 +5,7 @@ dead-letter store and commit the resulting events to the outbox, and only then a
 batch to the broker. A crash anywhere before the ack leaves the messages on the broker, which
 delivers them again; repeats of a reading already handled are recognised and dropped. The rule
 state itself lives in memory; after a restart, the incidents open in the outbox are carried on
-under their ids (`xueliang.resume`, `SensorEngine.adopt`), or cleared with a reason.
+under their ids (`bridge.resume`, `SensorEngine.adopt`), or cleared with a reason.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Region inference behind the change gate: what each model runs on, and its detections merged back.
 
-One per camera (`xueliang.pipeline.CameraPipeline.gated`). For each analysed frame `images()`
+One per camera (`detectors.camera_stage.CameraStage.gated`). For each analysed frame `images()`
 asks the gate (`detectors.change_gate`) and returns what every model of the camera runs on: the
 frame (full), the changed region cropped from it (region; the detector letterboxes it to its input
 size like any image), or nothing (skip). `combine()` takes the models' results back, in the same

@@ -89,7 +89,7 @@ class SensorEngine:
         return changes
 
     def adopt(self, sensor_id: str, incidents: list[dict], now: float, confirm_s: float) -> list[dict]:
-        """Carry on the incidents a sensor had open before a restart (`xueliang.resume`); returns
+        """Carry on the incidents a sensor had open before a restart (`bridge.resume`); returns
         those whose rule is no longer configured. A level rule (threshold, alarm, battery) gets its
         hysteresis back, so a value still beyond its clear level keeps the incident open under its
         id; any rule seen holding again within `confirm_s` plus its own duration carries it on,

@@ -10,7 +10,7 @@ from detectors.quality import QualityConfig
 from tests.helpers import FIXTURES
 from ingest.video import iter_frames
 from tests.service_proc import ServiceProcess, demo_config, wait_for
-from xueliang.health import OFFLINE_RULE, CameraHealth, HealthConfig
+from detectors.camera_faults import OFFLINE_RULE, CameraHealth, HealthConfig
 
 
 def test_offline_opens_after_the_configured_time_and_clears_when_back():

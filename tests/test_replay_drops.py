@@ -17,7 +17,7 @@ import json
 import numpy as np
 import pytest
 
-import xueliang.replay as replay_mod
+import bridge.camera_replay as replay_mod
 from tests.helpers import DATA_DIR, REPO, TABLE_STAYS
 from xueliang.config import load_config
 from xueliang.replay import replay

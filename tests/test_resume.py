@@ -1,4 +1,4 @@
-"""What a restart reads back from a real outbox file (xueliang/resume.py), without a model:
+"""What a restart reads back from a real outbox file (bridge/resume.py), without a model:
 merged incidents, sensors, and sources no longer configured. The camera path end to end, with a
 killed `xueliang run`, is in tests/test_restart_incidents.py."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from detectors.rules.condition import Condition
 from detectors.sensor_engine import SensorEngine
 from tests.test_merge_stage import FACTORY, T0, camera, event
 from tests.test_sensor_rules import reading, rule
-from xueliang.resume import read_open, resume
+from bridge.resume import read_open, resume
 
 
 async def stored(tmp_path, events, suppressed=()) -> EventStore:

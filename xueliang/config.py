@@ -37,7 +37,7 @@ from detectors.schedule import Timezone
 from xueliang import config_env
 from detectors.gate_config import ChangeGateConfig
 from bridge.kafka.cluster_config import ClusterConfig
-from xueliang.health import HealthConfig
+from detectors.camera_faults import HealthConfig
 from xueliang.sensors_section import SensorsConfig
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.events.catalogue import Catalogue
 from bridge.events.builder import EventFactory
+from bridge.events.camera_events import CameraEvents
+from bridge.events.catalogue import Catalogue
 from bridge.events.evidence_store import EvidenceStore, LocalEvidenceStore
+from bridge.events.reader_fields import PlatePrivacy
 from bridge.location.grid import GridIndex
 from bridge.merging.rewrite import MergeStage
 from detectors.detector_config import CustomModelConfig
@@ -14,7 +16,8 @@ from detectors.readers.engines import build_reader, reader_key
 from detectors.readers.stage import ReaderUse
 from detectors.yolo import YoloDetector
 from xueliang.config import CameraConfig, ServiceConfig
-from xueliang.pipeline import CameraPipeline
+from detectors.detector_metrics import count_gate
+from detectors.camera_stage import CameraStage
 
 
 @dataclass
@@ -34,12 +37,14 @@ class Core:
             self._custom[key] = YoloDetector(cfg, self.data_dir)
         return self._custom[key]
 
-    def pipeline(self, cfg: ServiceConfig, camera_id: str | CameraConfig) -> CameraPipeline:
+    def camera(self, cfg: ServiceConfig, camera_id: str | CameraConfig) -> tuple[CameraStage, CameraEvents]:
+        """A camera's analysis stage and the event building over it (live, replay and the tuning bench)."""
         camera = cfg.camera(camera_id) if isinstance(camera_id, str) else camera_id
         backend = cfg.model.backend
         custom = [(m, self.custom_detector(m.engine(backend))) for m in camera.models]
-        return CameraPipeline(cfg, camera, self.detector, self.factory, self.evidence, custom,
-                              self.readers(cfg, camera))
+        stage = CameraStage(camera, self.detector, cfg.tracker, cfg.health, custom, self.readers(cfg, camera),
+                            describe=PlatePrivacy(cfg.privacy).log_fields, count_gate=count_gate)
+        return stage, CameraEvents(stage, camera, self.factory, self.evidence, cfg.privacy, cfg.model, cfg.tracker)
 
     def readers(self, cfg: ServiceConfig, camera: CameraConfig) -> list[ReaderUse]:
         """The camera's second-stage readers; one loaded engine per distinct config, shared."""

@@ -37,7 +37,7 @@ def place_of(cam: Any, grid: GridIndex | None) -> Place:
 
 
 class ConsoleLive:
-    """`runtimes()` gives the service's running cameras (each with `.config`, `.worker`, `.pipeline`)."""
+    """`runtimes()` gives the service's running cameras (each with `.config`, `.worker`, `.stage`)."""
 
     def __init__(self, cfg: Any, runtimes: Callable[[], list[Any]], grid: GridIndex | None,
                  owner: str = "service") -> None:
@@ -65,7 +65,7 @@ class ConsoleLive:
     def _overlay(self, camera_id: str) -> Overlay | None:
         for rt in self.runtimes():
             if rt.config.id == camera_id:
-                return overlay_of(rt.pipeline, camera_id)
+                return overlay_of(rt.stage, camera_id)
         return None
 
     def _position(self, camera_id: str) -> float | None:

@@ -8,7 +8,7 @@ the service reads them with its own read-only connection and:
 - replays their events through the fresh merge stage without output (as the Kafka merge stage
   rebuilds a partition), so a source's next event lands in the merged incident the platform knows;
 - keeps back the rest of an incident whose `opened` was kept back (a closed work order);
-- gives each camera and sensor its own open incidents to carry on (`CameraPipeline.carry_over`,
+- gives each camera and sensor its own open incidents to carry on (`CameraStage.carry_over`,
   `SensorEngine.adopt`): the same `incident_id` goes on if the condition is seen again within
   `restart.confirm_s` (plus the rule's own duration); otherwise it clears with a `clear_reason`;
 - clears at once, with a `clear_reason`, the incidents of a camera, sensor or rule that is no
@@ -35,7 +35,6 @@ from pydantic import ValidationError
 from bridge.events.model import Event, Evidence, IncidentSource
 from bridge.feedback.messages import SuppressionGate
 from bridge.merging.rewrite import MergeStage
-from bridge.bridge_metrics import RESTART_INCIDENTS
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +66,7 @@ class OpenIncident:
     last: dict[str, Any]  # the latest event this source reported for it
 
     def carried(self, subject: int) -> dict:
-        """In the form `CameraPipeline.adopt` takes (the cluster's state-topic records). Track ids
+        """In the form `CameraStage.adopt` takes (the cluster's state-topic records). Track ids
         start again in a new process, so `subject` is a placeholder no track has (negative), one per
         incident: two open incidents of one rule in one zone stay two until subjects claim them."""
         return {"rule": self.rule, "zone": self.zone, "subject": subject, "incident_id": self.incident_id,
@@ -153,7 +152,7 @@ async def resume(carried: Carried, *, cameras: dict[str, Any], sensors: Any | No
                  confirm_s: float) -> dict[str, int]:
     """Carry the open incidents over into this process; returns counts for the log.
 
-    `cameras`: camera id -> its `CameraPipeline`; `sensors`: the `SensorRuntime`, if any.
+    `cameras`: camera id -> its `CameraStage`; `sensors`: the sensor runtime, if any.
     """
     now = time.time()
     if merge is not None:
@@ -188,11 +187,13 @@ async def resume(carried: Carried, *, cameras: dict[str, Any], sensors: Any | No
     return counts
 
 
-async def carry_over(path: Path, **kwargs) -> dict[str, int]:
-    """`read_open` and `resume` in one: what `Service.run` calls at start."""
+async def carry_over(path: Path, count: Callable[[str, int], None] | None = None, **kwargs) -> dict[str, int]:
+    """`read_open` and `resume` in one: what `Service.run` calls at start. `count(outcome, n)`:
+    where the counts go (the metrics)."""
     carried = await asyncio.to_thread(read_open, path)
     counts = await resume(carried, **kwargs)
     for outcome, n in counts.items():
-        RESTART_INCIDENTS.labels(outcome).inc(n)
+        if count is not None:
+            count(outcome, n)
     log.info("resume.incidents", outbox=str(path), open=len(carried.incidents), replayed=len(carried.replay), **counts)
     return counts
