@@ -1,4 +1,6 @@
-"""The `xueliang` command line."""
+"""The `xueliang` command line: the service's own commands (run, replay, eval, check-config, sensors
+simulate, cameras, config-reference), and the packages' tools (grid and geo, tokens, models, outbox
+parked) registered with the root's config loader."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +9,12 @@ import json
 import os
 import sys
 from datetime import datetime
-from pathlib import Path
 
-from xueliang import cli_plates, config_env
+from bridge.http.tokens_cli import add_parser as add_tokens_parser
+from bridge.location.location_cli import add_parsers as add_location_parsers
+from bridge.store.parked_cli import add_parser as add_parked_parser
+from detectors.models_cli import add_fetch_plates_parser, add_models_parser
+from xueliang import config_env
 from xueliang.config import ENV_ONLY, ConfigError, ServiceConfig, load_config
 
 EXIT_CONFIG = 2
@@ -99,52 +104,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_grid_resolve(args: argparse.Namespace) -> int:
-    cfg = _load(args.config)
-    from bridge.location.grid import GridIndex
-
-    index = GridIndex.load(cfg.grid.path, cfg.grid.scheme, cfg.grid.crs)
-    match, reason = index.resolve(args.lon, args.lat, args.crs)
-    doc = {"point": {"lon": args.lon, "lat": args.lat, "crs": args.crs},
-           "grid": match.to_ref().model_dump() if match else None}
-    if match is None:
-        doc["reason"] = reason
-    print(json.dumps(doc, ensure_ascii=False, indent=2))
-    return 0 if match else 1
-
-
-def cmd_grid_check(args: argparse.Namespace) -> int:
-    from bridge.location.grid import CodeScheme, GridLayerError
-    from bridge.location.grid_check import check_layer
-
-    try:
-        scheme = CodeScheme(segments=[int(w) for w in args.segments.split(",")],
-                            levels=args.levels.split(","))
-    except ValueError as exc:
-        print(f"--segments/--levels: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        report = check_layer(args.layer, scheme, min_area_m2=args.min_area_m2)
-    except GridLayerError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_CONFIG
-    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else "\n".join(report.lines()))
-    return 0 if report.ok else 1
-
-
-def cmd_geo_convert(args: argparse.Namespace) -> int:
-    from bridge.location.coordinates import convert
-
-    try:
-        lon, lat = convert(args.lon, args.lat, args.src, args.dst)
-    except ValueError as exc:
-        print(f"geo convert: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    print(json.dumps({"lon": round(lon, 8), "lat": round(lat, 8), "crs": args.dst,
-                      "from": {"lon": args.lon, "lat": args.lat, "crs": args.src}}))
-    return 0
-
-
 def cmd_sensors_simulate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     from xueliang.logs import setup_logging
@@ -159,60 +118,6 @@ def cmd_sensors_simulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     print(f"published {sent} readings", file=sys.stderr)
-    return 0
-
-
-def _token_paths(args: argparse.Namespace) -> tuple[Path, Path]:
-    """(tokens file, console db): from --file, else the config's, else $XUELIANG_DATA_DIR or .data."""
-    if args.config:
-        cfg = _load(args.config)
-        tokens, db = cfg.tokens_path, cfg.console_db_path
-    else:
-        data = Path(os.environ.get("XUELIANG_DATA_DIR", ".data"))
-        tokens, db = data / "tokens.yaml", data / "console.sqlite3"
-    if args.file:
-        tokens = Path(args.file)
-        if not args.config:
-            db = tokens.parent / "console.sqlite3"
-    return tokens, db
-
-
-def cmd_tokens(args: argparse.Namespace) -> int:
-    import getpass
-
-    from bridge.http.auth import TokenFileError, new_token, read_token_file
-    from bridge.http.token_admin import add_token, cameras_problem, revoke_tokens, token_lines, token_yaml
-
-    path, db_path = _token_paths(args)
-    try:
-        tokens = read_token_file(path)
-    except TokenFileError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_CONFIG
-    actor = f"cli:{getpass.getuser()}"
-    if args.tokens_command == "list":
-        for line in token_lines(tokens):
-            print(line)
-        return 0
-    if args.tokens_command == "revoke":
-        count = revoke_tokens(path, db_path, tokens, args.name, actor)
-        if not count:
-            print(f"{path}: no token named or with id {args.name!r}", file=sys.stderr)
-            return 1
-        print(f"revoked {count} token(s) of {args.name!r}")
-        return 0
-    problem = cameras_problem(args.role, args.cameras)
-    if problem is not None:
-        print(f"--cameras: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
-    if args.print_yaml:  # for `api.auth.tokens` in a config file; nothing is written
-        token, record = new_token(args.name, args.role, args.cameras)
-        print(token_yaml(record), end="")
-    else:
-        token, record = add_token(path, db_path, tokens, args.name, args.role, args.cameras, actor)
-        print(f"added {args.role} token {record.id} for {args.name!r} to {path}", file=sys.stderr)
-    print("the token is shown once; keep it secret:", file=sys.stderr)
-    print(token)
     return 0
 
 
@@ -280,33 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", nargs="?", help=f"config file (default: ${config_env.CONFIG_VAR})")
     s.set_defaults(func=cmd_check_config)
 
-    g = sub.add_parser("grid", help="grid layer tools").add_subparsers(dest="grid_command", required=True)
-    s = g.add_parser("resolve", help="print the grid of a point as JSON")
-    s.add_argument("-c", "--config", required=True)
-    s.add_argument("lon", type=float)
-    s.add_argument("lat", type=float)
-    s.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
-    s.set_defaults(func=cmd_grid_resolve)
-    s = g.add_parser("check", help="check a layer: invalid polygons, overlaps, gaps; exit 1 on any")
-    s.add_argument("layer", help="GeoJSON FeatureCollection of the grid layer")
-    s.add_argument("--segments", default="6,3,3,3", help="code digits per level, top first")
-    s.add_argument("--levels", default="district,street,community,grid", help="level names, top first")
-    s.add_argument("--min-area-m2", type=float, default=1.0,
-                   help="ignore overlaps/gaps smaller than this (edge slivers)")
-    s.add_argument("--json", action="store_true", help="print the report as JSON")
-    s.set_defaults(func=cmd_grid_check)
-
-    geo = sub.add_parser("geo", help="coordinate tools").add_subparsers(dest="geo_command", required=True)
-    s = geo.add_parser("convert", help="convert a point between wgs84, gcj02, bd09, cgcs2000; prints JSON")
-    s.add_argument("--from", dest="src", required=True, choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
-    s.add_argument("--to", dest="dst", required=True, choices=["wgs84", "gcj02", "bd09", "cgcs2000"])
-    s.add_argument("lon", type=float)
-    s.add_argument("lat", type=float)
-    s.set_defaults(func=cmd_geo_convert)
-
-    from xueliang.cli_models import add_models_parser
-
-    cli_plates.add_parser(add_models_parser(sub))
+    add_location_parsers(sub, _load)
+    add_fetch_plates_parser(add_models_parser(sub))
 
     sn = sub.add_parser("sensors", help="sensor tools").add_subparsers(dest="sensors_command", required=True)
     s = sn.add_parser("simulate", help="publish realistic readings for the config's sensors (demo)")
@@ -315,21 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
     s.set_defaults(func=cmd_sensors_simulate)
 
-    tk = sub.add_parser("tokens", help="API tokens (stored hashed)").add_subparsers(dest="tokens_command", required=True)
-    for name, helptext in (("add", "make a token and print it once"), ("list", "list tokens (never the tokens themselves)"),
-                           ("revoke", "remove a token by name or id")):
-        s = tk.add_parser(name, help=helptext)
-        s.add_argument("-c", "--config", help="service config: its api.auth.tokens_file and audit log")
-        s.add_argument("--file", help="token file (default: <data_dir>/tokens.yaml)")
-        if name == "add":
-            s.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
-            s.add_argument("--cameras", type=lambda v: [c for c in v.split(",") if c], default=[],
-                           help="operator: comma-separated camera ids it may tune, or '*'")
-            s.add_argument("--print-yaml", action="store_true",
-                           help="print the hashed record for api.auth.tokens instead of writing the file")
-        if name != "list":
-            s.add_argument("name", help="who holds it (add), or the name or id to revoke")
-        s.set_defaults(func=cmd_tokens)
+    add_tokens_parser(sub, _load)
 
     cm = sub.add_parser("cameras", help="the cluster's camera registry topic").add_subparsers(
         dest="cameras_command", required=True)
@@ -345,9 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("ids", nargs="+")
         s.set_defaults(func=cmd_cameras)
 
-    from xueliang.cli_outbox import add_parser as add_outbox_parser
-
-    add_outbox_parser(sub)
+    add_parked_parser(sub, lambda path: _load(_config_path(path)))
 
     s = sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     s.set_defaults(func=cmd_config_reference)

