@@ -40,7 +40,7 @@ def quiet_frame(things: list[Thing], t: float, rng: np.random.Generator, light: 
 
 
 class Camera:
-    """What CameraPipeline does for one model: gate, model on what it asks, merge, analyse."""
+    """What CameraStage does for one model: gate, model on what it asks, merge, analyse."""
 
     def __init__(self, detector: YoloDetector, rules=(), gate: ChangeGateConfig | None = None) -> None:
         self.detector = detector

@@ -1,9 +1,9 @@
 """What the service does with the platform's feedback: suppression windows and verify requests.
 
 Work orders closed: the incident's source keys get a suppression window, persisted in the outbox
-database (a restart keeps it) and applied by the SuppressionGate in `Service.publish`.
+database (a restart keeps it) and applied by the SuppressionGate in `EventSink.publish` (bridge/sink.py).
 Verify requests: queued for the incident's camera; that camera's next analysed frame answers
-(`CameraPipeline.verification`). A request its camera cannot answer in `verify_timeout_s` is
+(`CameraEvents.verification`). A request its camera cannot answer in `verify_timeout_s` is
 answered with `still_present: null`, so every accepted request gets an answer.
 Clustered, every worker hears every message and the camera's owner answers
 (`bridge.feedback.incident_directory`).
