@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Upper bound for a grid-prefix range scan: sorts after any string that starts with the prefix.
-_PREFIX_END = "\U0010ffff"
+PREFIX_END = "\U0010ffff"  # above every code character: [code, code + this) is a grid prefix range
 
 _COLUMNS = "SELECT seq, payload, suppressed FROM events"
 
@@ -62,7 +62,7 @@ def query_events(
         # A grid code is a prefix of all its children's codes: filtering by a street's
         # grid returns its communities' events too. A range keeps the index usable.
         where.append("grid >= ? AND grid < ?")
-        args += [grid, grid + _PREFIX_END]
+        args += [grid, grid + PREFIX_END]
     if camera is not None:
         where.append("camera_id = ?")
         args.append(camera)

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-_PREFIX_END = "\U0010ffff"  # above every code character: [code, code + this) is the prefix range
+from bridge.store.event_log import PREFIX_END
+
 
 # The page is cut first (newest activity, state filter), then each row's review and best evidence are read.
 _SQL = """
@@ -95,7 +96,7 @@ def query_incidents(store_path: Path, *, state: State = "all", category: str | N
         args.append(category)
     if grid:
         where.append("grid >= ? AND grid < ?")
-        args += [grid, grid + _PREFIX_END]
+        args += [grid, grid + PREFIX_END]
     if camera:
         where.append("camera_id = ?")
         args.append(camera)

@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-_PREFIX_END = "\U0010ffff"  # above every code character: [code, code + this) is the prefix range
+from bridge.store.event_log import PREFIX_END
+
 
 # Per incident: its latest lifecycle event (open unless `cleared`), its first event (the opening
 # time) and, when the latest of all is a `verified` answer, whether it found the incident still there.
@@ -46,7 +47,7 @@ def open_incidents(store_path: Path, grid: str | None, limit: int) -> list[OpenI
         raise ValueError("the event store is in memory: open incidents cannot be read beside it")
     where, args = "", []
     if grid:
-        where, args = "WHERE grid >= ? AND grid < ?", [grid, grid + _PREFIX_END]
+        where, args = "WHERE grid >= ? AND grid < ?", [grid, grid + PREFIX_END]
     conn = sqlite3.connect(f"{Path(store_path).resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:
         rows = conn.execute(_SQL.format(where=where), [*args, limit]).fetchall()
