@@ -194,14 +194,16 @@ def _health_router(state: ApiState) -> APIRouter:
 
     @r.get("/readyz", summary="200 when ready, 503 with `reasons` when not (docs/reliability.md lists them).")
     async def readyz(response: Response) -> dict[str, Any]:
+        backlog = await state.store.backlog()
+        parked = await state.store.on_connection(parked_count)
+        # Reasons and detail from one moment, with no await between them: held events (or the disk
+        # guard) may change while the store answers, and the body must not contradict itself.
         if state.readiness is not None:
-            reasons = state.readiness.reasons()
+            reasons, detail = state.readiness.reasons(), state.readiness.detail()
         else:
-            reasons = [] if state.ready() else ["starting or stopping"]
+            reasons, detail = ([] if state.ready() else ["starting or stopping"]), {}
         response.status_code = 503 if reasons else 200
-        return {"ready": not reasons, "reasons": reasons, "outbox_backlog": await state.store.backlog(),
-                "outbox_parked": await state.store.on_connection(parked_count),
-                **(state.readiness.detail() if state.readiness is not None else {})}
+        return {"ready": not reasons, "reasons": reasons, "outbox_backlog": backlog, "outbox_parked": parked, **detail}
 
     @r.get("/metrics", response_class=Response)
     async def metrics() -> Response:
